@@ -1,0 +1,537 @@
+"""Scenario directories: ``scenario.json``, ``detections.csv``, ``truth.csv``; and ``tracks.csv``.
+
+This file format is a contract other tools rely on (see the README). Readers
+validate everything and raise :class:`~skyfence.errors.InputError` naming the
+file, line and field; they ignore unknown fields in ``scenario.json`` and keep
+them so that a scenario round-trips.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from skyfence.errors import InputError
+from skyfence.geo import Origin
+from skyfence.types import TRACKS_CSV_SCHEMA, TRUTH_CSV_SCHEMA, Detections, F64
+
+SENSOR_KINDS = ("position", "radar")
+POSITION_COLUMNS = ("east_m", "north_m", "up_m")
+RADAR_COLUMNS = ("range_m", "azimuth_rad", "elevation_rad")
+DETECTION_COLUMNS = ("t", "sensor", *POSITION_COLUMNS, *RADAR_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """The surveillance volume, ENU metres: (lo, hi) on each axis."""
+
+    east_m: tuple[float, float]
+    north_m: tuple[float, float]
+    up_m: tuple[float, float]
+
+    @property
+    def volume_m3(self) -> float:
+        return (
+            (self.east_m[1] - self.east_m[0])
+            * (self.north_m[1] - self.north_m[0])
+            * (self.up_m[1] - self.up_m[0])
+        )
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {"east_m": list(self.east_m), "north_m": list(self.north_m), "up_m": list(self.up_m)}
+
+
+@dataclass(frozen=True, slots=True)
+class SensorSpec:
+    """One sensor of a scenario.
+
+    ``noise_std`` is (east_m, north_m, up_m) for a position sensor and
+    (range_m, azimuth_rad, elevation_rad) for a radar.
+    """
+
+    id: str
+    kind: str
+    position_enu_m: tuple[float, float, float]
+    pd: float
+    noise_std: tuple[float, float, float]
+    clutter_per_scan: float = 0.0
+    max_range_m: float = math.inf
+    min_elevation_rad: float = -math.pi / 2
+    scan_period_s: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def R(self) -> F64:
+        return np.diag(np.asarray(self.noise_std, dtype=np.float64) ** 2)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra)
+        out.update(
+            {
+                "id": self.id,
+                "kind": self.kind,
+                "position_enu_m": list(self.position_enu_m),
+                "pd": self.pd,
+            }
+        )
+        if self.kind == "position":
+            out["noise_std_m"] = list(self.noise_std)
+        else:
+            out["noise_std"] = dict(zip(RADAR_COLUMNS, self.noise_std, strict=True))
+        if self.clutter_per_scan:
+            out["clutter_per_scan"] = self.clutter_per_scan
+        if math.isfinite(self.max_range_m):
+            out["max_range_m"] = self.max_range_m
+        if self.min_elevation_rad > -math.pi / 2:
+            out["min_elevation_rad"] = self.min_elevation_rad
+        if self.scan_period_s is not None:
+            out["scan_period_s"] = self.scan_period_s
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    origin: Origin
+    sensors: tuple[SensorSpec, ...]
+    region: Region | None = None
+    scan_period_s: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def sensor_index(self) -> dict[str, int]:
+        return {s.id: i for i, s in enumerate(self.sensors)}
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra)
+        out["name"] = self.name
+        out["origin"] = {
+            "lat_deg": self.origin.lat_deg,
+            "lon_deg": self.origin.lon_deg,
+            "alt_m": self.origin.alt_m,
+        }
+        out["sensors"] = [s.to_json() for s in self.sensors]
+        if self.region is not None:
+            out["region"] = self.region.to_json()
+        if self.scan_period_s is not None:
+            out["scan_period_s"] = self.scan_period_s
+        return out
+
+
+# --------------------------------------------------------------------------- scenario.json
+
+
+class _JsonReader:
+    """Typed access to a parsed JSON document with errors that name the field path."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, path: str, problem: str, fix: str) -> InputError:
+        return InputError(problem, file=self.file, field=path, fix=fix)
+
+    def obj(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected an object, got {type(value).__name__}", "see README")
+        return value
+
+    def get(self, obj: Mapping[str, Any], key: str, path: str) -> Any:
+        if key not in obj:
+            raise self.fail(f"{path}{key}", "missing", "add it (see the scenario format in README)")
+        return obj[key]
+
+    def number(self, value: Any, path: str, *, positive: bool = False, lo: float | None = None,
+               hi: float | None = None) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"expected a number, got {value!r}", "write a plain JSON number")
+        v = float(value)
+        if not math.isfinite(v):
+            raise self.fail(path, f"{value!r} is not finite", "give a finite number")
+        if positive and v <= 0:
+            raise self.fail(path, f"{v} must be > 0", "give a positive value")
+        if lo is not None and v < lo:
+            raise self.fail(path, f"{v} is below {lo}", f"give a value in [{lo}, {hi}]")
+        if hi is not None and v > hi:
+            raise self.fail(path, f"{v} is above {hi}", f"give a value in [{lo}, {hi}]")
+        return v
+
+    def vec3(self, value: Any, path: str, *, positive: bool = False) -> tuple[float, float, float]:
+        if not isinstance(value, list) or len(value) != 3:
+            raise self.fail(path, f"expected a list of 3 numbers, got {value!r}", "write [e, n, u]")
+        a, b, c = (self.number(v, f"{path}[{i}]", positive=positive) for i, v in enumerate(value))
+        return (a, b, c)
+
+    def interval(self, value: Any, path: str) -> tuple[float, float]:
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.fail(path, f"expected [lo, hi], got {value!r}", "write two numbers")
+        lo, hi = self.number(value[0], f"{path}[0]"), self.number(value[1], f"{path}[1]")
+        if hi <= lo:
+            raise self.fail(path, f"hi {hi} is not above lo {lo}", "swap or widen the bounds")
+        return (lo, hi)
+
+
+def parse_scenario(doc: Any, *, file: str = "scenario.json") -> Scenario:
+    """Validate a parsed ``scenario.json`` document."""
+    r = _JsonReader(file)
+    top = r.obj(doc, "(top level)")
+    name = r.get(top, "name", "")
+    if not isinstance(name, str):
+        raise r.fail("name", f"expected a string, got {name!r}", "give the scenario a name")
+    o = r.obj(r.get(top, "origin", ""), "origin")
+    origin = Origin(
+        lat_deg=r.number(r.get(o, "lat_deg", "origin."), "origin.lat_deg", lo=-90, hi=90),
+        lon_deg=r.number(r.get(o, "lon_deg", "origin."), "origin.lon_deg", lo=-180, hi=180),
+        alt_m=r.number(r.get(o, "alt_m", "origin."), "origin.alt_m"),
+    )
+    sensors_doc = r.get(top, "sensors", "")
+    if not isinstance(sensors_doc, list) or not sensors_doc:
+        raise r.fail("sensors", "expected a non-empty list of sensors", "describe each sensor")
+    sensors = []
+    seen: set[str] = set()
+    for i, s_doc in enumerate(sensors_doc):
+        path = f"sensors[{i}]"
+        s = r.obj(s_doc, path)
+        sid = r.get(s, "id", f"{path}.")
+        if not isinstance(sid, str) or not sid:
+            raise r.fail(f"{path}.id", f"expected a non-empty string, got {sid!r}", "name it")
+        if sid in seen:
+            raise r.fail(f"{path}.id", f"duplicate sensor id {sid!r}", "give each sensor its own id")
+        seen.add(sid)
+        kind = r.get(s, "kind", f"{path}.")
+        if kind not in SENSOR_KINDS:
+            raise r.fail(f"{path}.kind", f"unknown kind {kind!r}", f"use one of {SENSOR_KINDS}")
+        pos = r.vec3(r.get(s, "position_enu_m", f"{path}."), f"{path}.position_enu_m")
+        pd = r.number(r.get(s, "pd", f"{path}."), f"{path}.pd", lo=0.0, hi=1.0)
+        if kind == "position":
+            noise = r.vec3(r.get(s, "noise_std_m", f"{path}."), f"{path}.noise_std_m",
+                           positive=True)
+            known = {"noise_std_m"}
+        else:
+            nd = r.obj(r.get(s, "noise_std", f"{path}."), f"{path}.noise_std")
+            a, b, c = (
+                r.number(r.get(nd, k, f"{path}.noise_std."), f"{path}.noise_std.{k}",
+                         positive=True)
+                for k in RADAR_COLUMNS
+            )
+            if b > 0.5 or c > 0.5:
+                raise r.fail(
+                    f"{path}.noise_std",
+                    f"angle noise {max(b, c)} rad is over 28°",
+                    "angle noise is in radians: convert degrees with math.radians",
+                )
+            noise = (a, b, c)
+            known = {"noise_std"}
+        clutter = r.number(s.get("clutter_per_scan", 0.0), f"{path}.clutter_per_scan", lo=0.0)
+        max_range = (
+            r.number(s["max_range_m"], f"{path}.max_range_m", positive=True)
+            if "max_range_m" in s else math.inf
+        )
+        min_el = (
+            r.number(s["min_elevation_rad"], f"{path}.min_elevation_rad",
+                     lo=-math.pi / 2, hi=math.pi / 2)
+            if "min_elevation_rad" in s else -math.pi / 2
+        )
+        period = (
+            r.number(s["scan_period_s"], f"{path}.scan_period_s", positive=True)
+            if "scan_period_s" in s else None
+        )
+        known |= {"id", "kind", "position_enu_m", "pd", "clutter_per_scan", "max_range_m",
+                  "min_elevation_rad", "scan_period_s"}
+        sensors.append(
+            SensorSpec(
+                id=sid, kind=kind, position_enu_m=pos, pd=pd, noise_std=noise,
+                clutter_per_scan=clutter, max_range_m=max_range, min_elevation_rad=min_el,
+                scan_period_s=period, extra={k: v for k, v in s.items() if k not in known},
+            )
+        )
+    region = None
+    if "region" in top:
+        rg = r.obj(top["region"], "region")
+        region = Region(
+            east_m=r.interval(r.get(rg, "east_m", "region."), "region.east_m"),
+            north_m=r.interval(r.get(rg, "north_m", "region."), "region.north_m"),
+            up_m=r.interval(r.get(rg, "up_m", "region."), "region.up_m"),
+        )
+    period = (
+        r.number(top["scan_period_s"], "scan_period_s", positive=True)
+        if "scan_period_s" in top else None
+    )
+    extra = {k: v for k, v in top.items()
+             if k not in {"name", "origin", "sensors", "region", "scan_period_s"}}
+    return Scenario(name=name, origin=origin, sensors=tuple(sensors), region=region,
+                    scan_period_s=period, extra=extra)
+
+
+def read_scenario(directory: str | Path) -> Scenario:
+    path = Path(directory) / "scenario.json"
+    if not path.is_file():
+        raise InputError("not found", file=str(path),
+                         fix="give a scenario directory holding scenario.json")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno,
+                         fix="fix the JSON syntax") from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", file=str(path), fix="save it as UTF-8") from None
+    return parse_scenario(doc, file=str(path))
+
+
+def write_scenario(directory: str | Path, scenario: Scenario) -> None:
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "scenario.json").write_text(json.dumps(scenario.to_json(), indent=2) + "\n",
+                                     encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- CSV helpers
+
+
+def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a simple comma-separated file (no quoting)."""
+    if not path.is_file():
+        raise InputError("not found", file=str(path), fix="check the path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", file=str(path), fix="save it as UTF-8") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise InputError("empty file, no header", file=str(path), line=1,
+                         fix="the first line names the columns")
+    header = [h.strip() for h in lines[0].split(",")]
+    rows = [ln.split(",") for ln in lines[1:]]
+    # Blank trailing lines are harmless; blank lines in the middle are not data.
+    while rows and rows[-1] == [""]:
+        rows.pop()
+    width = len(header)
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise InputError(
+                f"{len(row)} fields where the header has {width}", file=str(path), line=i + 2,
+                fix=f"every line needs exactly the columns {','.join(header)}",
+            )
+    return header, rows
+
+
+def _numeric_column(path: Path, header: list[str], rows: list[list[str]], name: str,
+                    *, allow_empty: bool = False) -> F64:
+    col = header.index(name)
+    raw = np.array([row[col].strip() for row in rows], dtype=str)
+    empty = raw == ""
+    if empty.any() and not allow_empty:
+        line = int(np.argmax(empty)) + 2
+        raise InputError("empty value", file=str(path), line=line, field=name,
+                         fix="give a number")
+    try:
+        values = np.where(empty, "nan", raw).astype(np.float64)
+    except ValueError:
+        for i, s in enumerate(raw):
+            try:
+                float(s or "nan")
+            except ValueError:
+                raise InputError(f"{s!r} is not a number", file=str(path), line=i + 2,
+                                 field=name, fix="write a plain decimal number") from None
+        raise
+    bad = ~np.isfinite(values) & ~empty
+    if bad.any():
+        line = int(np.argmax(bad)) + 2
+        raise InputError(f"{raw[line - 2]!r} is not a finite number", file=str(path), line=line,
+                         field=name, fix="remove the row or give a real value")
+    return values
+
+
+def _check_header(path: Path, header: list[str], required: Sequence[str],
+                  allowed: Sequence[str]) -> None:
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}", file=str(path), line=1,
+                         fix=f"the header needs {','.join(required)}")
+    extra = [c for c in header if c not in allowed]
+    if extra:
+        raise InputError(f"unknown column(s) {', '.join(extra)}", file=str(path), line=1,
+                         fix=f"columns allowed here: {','.join(allowed)}")
+    dup = {c for c in header if header.count(c) > 1}
+    if dup:
+        raise InputError(f"duplicate column(s) {', '.join(sorted(dup))}", file=str(path),
+                         line=1, fix="name each column once")
+
+
+def _check_sorted(path: Path, t: F64) -> None:
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise InputError(
+            f"time {t[i]!r} is earlier than the line before ({t[i - 1]!r})", file=str(path),
+            line=i + 2, field="t", fix="sort the file by t (e.g. sort -t, -k1,1g)",
+        )
+
+
+# --------------------------------------------------------------------------- detections.csv
+
+
+def read_detections(directory: str | Path, scenario: Scenario) -> Detections:
+    """All detections of a scenario directory, in file order (sorted by ``t``)."""
+    path = Path(directory) / "detections.csv"
+    header, rows = _read_table(path)
+    kinds = {s.kind for s in scenario.sensors}
+    required = ["t", "sensor"]
+    if "position" in kinds:
+        required += POSITION_COLUMNS
+    if "radar" in kinds:
+        required += RADAR_COLUMNS
+    _check_header(path, header, required, DETECTION_COLUMNS)
+    n = len(rows)
+    t = _numeric_column(path, header, rows, "t")
+    _check_sorted(path, t)
+    index = scenario.sensor_index()
+    scol = header.index("sensor")
+    names = np.array([row[scol].strip() for row in rows], dtype=str)
+    uniq, inverse = np.unique(names, return_inverse=True)
+    lookup = np.empty(len(uniq), dtype=np.int32)
+    for k, name in enumerate(uniq):
+        if name not in index:
+            line = int(np.argmax(names == name)) + 2
+            raise InputError(f"unknown sensor {name!r}", file=str(path), line=line,
+                             field="sensor",
+                             fix=f"use an id from scenario.json: {', '.join(index)}")
+        lookup[k] = index[name]
+    sensor = lookup[inverse].astype(np.int32) if n else np.empty(0, dtype=np.int32)
+    kind_of = np.array([s.kind for s in scenario.sensors])
+    is_radar = kind_of[sensor] == "radar" if n else np.empty(0, dtype=bool)
+    z = np.full((n, 3), np.nan)
+    for cols, mask, kind in ((POSITION_COLUMNS, ~is_radar, "position"),
+                             (RADAR_COLUMNS, is_radar, "radar")):
+        if not mask.any():
+            continue
+        for j, c in enumerate(cols):
+            v = _numeric_column(path, header, rows, c, allow_empty=True)
+            missing = mask & np.isnan(v)
+            if missing.any():
+                line = int(np.argmax(missing)) + 2
+                raise InputError(f"empty for a {kind} sensor", file=str(path), line=line,
+                                 field=c, fix=f"a {kind} detection needs {','.join(cols)}")
+            z[mask, j] = v[mask]
+    if is_radar.any():
+        _check_radar_values(path, z, is_radar)
+    R = np.stack([s.R for s in scenario.sensors])[sensor] if n else np.empty((0, 3, 3))
+    return Detections(t=t, sensor=sensor, z=z, R=R)
+
+
+def _check_radar_values(path: Path, z: F64, is_radar: NDArray[np.bool_]) -> None:
+    checks = (
+        (0, z[:, 0] < 0, "a negative range", "ranges are metres from the sensor, ≥ 0"),
+        (1, np.abs(z[:, 1]) > 2 * math.pi, "an azimuth beyond ±2π",
+         "azimuth is in radians (this looks like degrees: convert with math.radians)"),
+        (2, np.abs(z[:, 2]) > math.pi / 2 + 1e-9, "an elevation beyond ±π/2",
+         "elevation is in radians up from the horizontal (degrees? convert with math.radians)"),
+    )
+    for j, bad, problem, fix in checks:
+        bad = bad & is_radar
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InputError(f"{z[i, j]!r} is {problem}", file=str(path), line=i + 2,
+                             field=RADAR_COLUMNS[j], fix=fix)
+
+
+def write_detections(directory: str | Path, scenario: Scenario, det: Detections) -> None:
+    """Write ``detections.csv``; ``det`` must be sorted by time."""
+    ids = np.array([s.id for s in scenario.sensors])
+    kinds = np.array([s.kind for s in scenario.sensors])
+    lines = [",".join(DETECTION_COLUMNS)]
+    radar = kinds[det.sensor] == "radar"
+    for i in range(len(det)):  # file output edge, not the tracker hot path
+        z = det.z[i]
+        if radar[i]:
+            vals = f",,,{z[0]!r},{z[1]!r},{z[2]!r}"
+        else:
+            vals = f"{z[0]!r},{z[1]!r},{z[2]!r},,,"
+        lines.append(f"{det.t[i]!r},{ids[det.sensor[i]]},{vals}")
+    Path(directory, "detections.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- truth.csv, tracks.csv
+
+
+@dataclass(frozen=True, slots=True)
+class StateTable:
+    """Rows of ``truth.csv`` or ``tracks.csv``: time, object id, ENU state (n, 6)."""
+
+    t: F64
+    id: NDArray[np.int64]
+    x: F64
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+
+def _read_state_table(path: Path, id_column: str, allowed: Sequence[str]) -> StateTable:
+    header, rows = _read_table(path)
+    state_cols = ("east_m", "north_m", "up_m", "v_east_mps", "v_north_mps", "v_up_mps")
+    required = ("t", id_column, *state_cols)
+    _check_header(path, header, required, allowed)
+    t = _numeric_column(path, header, rows, "t")
+    _check_sorted(path, t)
+    ids = _numeric_column(path, header, rows, id_column)
+    if np.any(ids != np.round(ids)):
+        line = int(np.argmax(ids != np.round(ids))) + 2
+        raise InputError("not an integer", file=str(path), line=line, field=id_column,
+                         fix="ids are whole numbers")
+    x = np.stack([_numeric_column(path, header, rows, c) for c in state_cols], axis=1) \
+        if rows else np.empty((0, 6))
+    return StateTable(t=t, id=ids.astype(np.int64), x=x)
+
+
+def read_truth(directory: str | Path) -> StateTable | None:
+    path = Path(directory) / "truth.csv"
+    if not path.exists():
+        return None
+    return _read_state_table(path, "target", TRUTH_CSV_SCHEMA.names)
+
+
+def read_tracks_csv(path: str | Path) -> StateTable:
+    return _read_state_table(Path(path), "track", TRACKS_CSV_SCHEMA.names)
+
+
+def _format_rows(t: F64, ids: NDArray[np.int64], x: F64) -> list[str]:
+    # Fixed decimals keep files diffable and byte-identical between runs.
+    return [
+        f"{t[i]:.6f},{ids[i]},{x[i, 0]:.3f},{x[i, 1]:.3f},{x[i, 2]:.3f},"
+        f"{x[i, 3]:.3f},{x[i, 4]:.3f},{x[i, 5]:.3f}"
+        for i in range(len(t))
+    ]
+
+
+def write_truth(directory: str | Path, table: StateTable) -> None:
+    lines = [",".join(TRUTH_CSV_SCHEMA.names), *_format_rows(table.t, table.id, table.x)]
+    Path(directory, "truth.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+class TracksCsvWriter:
+    """Streams ``tracks.csv`` rows as the tracker produces them."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._f = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._f.write(",".join(TRACKS_CSV_SCHEMA.names) + "\n")
+
+    def write(self, t: float, ids: NDArray[np.int64], x: F64, status: Sequence[str],
+              pos_std_m: F64) -> None:
+        rows = _format_rows(np.full(len(ids), t), ids, x)
+        self._f.writelines(
+            f"{row},{st},{sd:.3f}\n" for row, st, sd in zip(rows, status, pos_std_m, strict=True)
+        )
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> TracksCsvWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,214 @@
+"""Core data as struct-of-arrays, each with a declared schema.
+
+One row per detection or track; a scan of 10,000 targets is a handful of
+array operations, never 10,000 Python objects. Rows become dicts or CSV lines
+only at the edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One declared column: name, numpy dtype, unit and meaning."""
+
+    name: str
+    dtype: str
+    unit: str
+    doc: str
+    shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    name: str
+    fields: tuple[Field, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def __getitem__(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+
+DETECTIONS_SCHEMA = Schema(
+    "detections",
+    (
+        Field("t", "float64", "s", "measurement time, UTC Unix epoch"),
+        Field("sensor", "int32", "", "index of the sensor in the scenario's sensor list"),
+        Field(
+            "z",
+            "float64",
+            "native",
+            "measurement in the sensor's native frame: (range_m, azimuth_rad, elevation_rad) "
+            "for a radar, (east_m, north_m, up_m) for a position sensor; unused components NaN",
+            (3,),
+        ),
+        Field("R", "float64", "native²", "measurement noise covariance", (3, 3)),
+    ),
+)
+
+
+class TrackStatus(IntEnum):
+    TENTATIVE = 0
+    CONFIRMED = 1
+    COASTING = 2  # confirmed, but missed at its last opportunity
+
+
+TRACKS_SCHEMA = Schema(
+    "tracks",
+    (
+        Field("id", "int64", "", "track id, unique for the life of the tracker, never reused"),
+        Field(
+            "x",
+            "float64",
+            "m, m/s",
+            "state: east, north, up and their rates in the local ENU frame",
+            (6,),
+        ),
+        Field("P", "float64", "m², m²/s²", "state covariance", (6, 6)),
+        Field("status", "int8", "", "TrackStatus: 0 tentative, 1 confirmed, 2 coasting"),
+        Field("t_first", "float64", "s", "time of the detection that started the track"),
+        Field("t_last", "float64", "s", "time of the last detection assigned"),
+        Field("hits", "int32", "", "detections assigned over the track's life"),
+        Field("misses", "int32", "", "consecutive missed opportunities"),
+    ),
+)
+
+#: Columns of ``tracks.csv`` (``skyfence track`` output), in order.
+TRACKS_CSV_SCHEMA = Schema(
+    "tracks.csv",
+    (
+        Field("t", "float64", "s", "time of the scan, UTC Unix epoch"),
+        Field("track", "int64", "", "track id"),
+        Field("east_m", "float64", "m", "ENU east"),
+        Field("north_m", "float64", "m", "ENU north"),
+        Field("up_m", "float64", "m", "ENU up"),
+        Field("v_east_mps", "float64", "m/s", "ENU east rate"),
+        Field("v_north_mps", "float64", "m/s", "ENU north rate"),
+        Field("v_up_mps", "float64", "m/s", "ENU up rate"),
+        Field("status", "str", "", "confirmed or coasting"),
+        Field("pos_std_m", "float64", "m", "√ of the trace of the position covariance"),
+    ),
+)
+
+#: Columns of ``truth.csv``, in order.
+TRUTH_CSV_SCHEMA = Schema(
+    "truth.csv",
+    (
+        Field("t", "float64", "s", "UTC Unix epoch"),
+        Field("target", "int64", "", "target id"),
+        Field("east_m", "float64", "m", "ENU east"),
+        Field("north_m", "float64", "m", "ENU north"),
+        Field("up_m", "float64", "m", "ENU up"),
+        Field("v_east_mps", "float64", "m/s", "ENU east rate"),
+        Field("v_north_mps", "float64", "m/s", "ENU north rate"),
+        Field("v_up_mps", "float64", "m/s", "ENU up rate"),
+    ),
+)
+
+
+def _empty(shape: tuple[int, ...], dtype: type | str) -> NDArray[np.generic]:
+    return np.empty(shape, dtype=dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """A batch of detections (see ``DETECTIONS_SCHEMA``)."""
+
+    t: F64
+    sensor: NDArray[np.int32]
+    z: F64
+    R: F64
+
+    def __post_init__(self) -> None:
+        n = self.t.shape[0]
+        if self.sensor.shape != (n,) or self.z.shape != (n, 3) or self.R.shape != (n, 3, 3):
+            raise ValueError(
+                "Detections arrays disagree in shape: "
+                f"t {self.t.shape}, sensor {self.sensor.shape}, z {self.z.shape}, R {self.R.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(
+            t=np.empty(0),
+            sensor=np.empty(0, dtype=np.int32),
+            z=np.empty((0, 3)),
+            R=np.empty((0, 3, 3)),
+        )
+
+    def take(self, index: NDArray[np.intp] | NDArray[np.bool_] | slice) -> Detections:
+        return Detections(
+            t=self.t[index], sensor=self.sensor[index], z=self.z[index], R=self.R[index]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tracks:
+    """A snapshot of tracks (see ``TRACKS_SCHEMA``)."""
+
+    id: I64
+    x: F64
+    P: F64
+    status: NDArray[np.int8]
+    t_first: F64
+    t_last: F64
+    hits: NDArray[np.int32]
+    misses: NDArray[np.int32]
+
+    def __len__(self) -> int:
+        return int(self.id.shape[0])
+
+    @classmethod
+    def empty(cls) -> Tracks:
+        return cls(
+            id=np.empty(0, dtype=np.int64),
+            x=np.empty((0, 6)),
+            P=np.empty((0, 6, 6)),
+            status=np.empty(0, dtype=np.int8),
+            t_first=np.empty(0),
+            t_last=np.empty(0),
+            hits=np.empty(0, dtype=np.int32),
+            misses=np.empty(0, dtype=np.int32),
+        )
+
+    def take(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> Tracks:
+        return Tracks(
+            id=self.id[index],
+            x=self.x[index],
+            P=self.P[index],
+            status=self.status[index],
+            t_first=self.t_first[index],
+            t_last=self.t_last[index],
+            hits=self.hits[index],
+            misses=self.misses[index],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TrackUpdate:
+    """What one ``Tracker.step`` changed, and the picture after it."""
+
+    t: float
+    tracks: Tracks
+    confirmed: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    deleted: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    n_assigned: int = 0
+    n_unassigned: int = 0
