@@ -1,0 +1,73 @@
+"""Data association: gating and global-nearest-neighbour assignment.
+
+Gating pre-selects candidate (track, detection) pairs with a k-d tree on ENU
+positions and a conservative per-track radius, then keeps pairs whose
+Mahalanobis distance in the sensor's own measurement space passes the
+chi-square gate. Assignment is optimal over the sparse gate graph.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
+from scipy.spatial import cKDTree
+
+from skyfence.types import F64
+
+IntArray = NDArray[np.intp]
+
+
+def candidate_pairs(track_pos: F64, radius_m: F64, det_pos: F64) -> tuple[IntArray, IntArray]:
+    """All (track, detection) index pairs within each track's radius, sorted by (track, det)."""
+    if track_pos.shape[0] == 0 or det_pos.shape[0] == 0:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty.copy()
+    tree = cKDTree(det_pos)
+    hits = tree.query_ball_point(track_pos, r=radius_m, return_sorted=True)
+    counts = np.fromiter((len(h) for h in hits), dtype=np.intp, count=len(hits))
+    ti = np.repeat(np.arange(track_pos.shape[0], dtype=np.intp), counts)
+    dj = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.intp, count=int(counts.sum()))
+    return ti, dj
+
+
+def gnn_assign(
+    n_tracks: int, n_dets: int, ti: IntArray, dj: IntArray, cost: F64
+) -> tuple[IntArray, IntArray]:
+    """Minimum-cost partial assignment of tracks to detections over gated pairs.
+
+    ``cost`` (p,) is the cost of pairing ``ti[k]`` with ``dj[k]`` relative to
+    leaving both unassigned (cost 0); only negative costs can be worth taking.
+    Solved exactly, for all components of the gate graph at once, as a
+    perfect matching on an augmented sparse graph: rows are tracks plus one
+    "unassigned" row per detection, columns are detections plus one "missed"
+    column per track. Pair (i, j) is the edge track i → det j; its twin edge
+    (unassigned row j → missed column i) lets both dummies pair up when (i, j)
+    is taken, so the augmented graph stays as sparse as the gate graph. A
+    perfect matching has exactly n_tracks + n_dets edges, so shifting every
+    weight by one constant (to make them positive, as the solver needs) does
+    not change the optimum.
+    """
+    if ti.size == 0:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty.copy()
+    n = n_tracks + n_dets
+    shift = 1.0 - min(float(cost.min()), 0.0)
+    rows = np.concatenate([ti, np.arange(n_tracks), n_tracks + np.arange(n_dets), n_tracks + dj])
+    cols = np.concatenate([dj, n_dets + np.arange(n_tracks), np.arange(n_dets), n_dets + ti])
+    w = np.concatenate([cost + shift, np.full(n_tracks + n_dets, shift), np.full(ti.size, shift)])
+    graph = sp.csr_matrix((w, (rows, cols)), shape=(n, n))
+    row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    real = (row_ind < n_tracks) & (col_ind < n_dets)
+    return row_ind[real].astype(np.intp), col_ind[real].astype(np.intp)
+
+
+def gate_components(n_tracks: int, n_dets: int, ti: IntArray, dj: IntArray) -> IntArray:
+    """Connected-component label of each track then each detection, (n_tracks + n_dets,)."""
+    n = n_tracks + n_dets
+    graph = sp.csr_matrix((np.ones(ti.size), (ti, n_tracks + dj)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return np.asarray(labels, dtype=np.intp)

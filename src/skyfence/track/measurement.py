@@ -1,0 +1,136 @@
+"""Measurement models: what each sensor kind measures of a state, in its native frame.
+
+A model predicts measurements and their Jacobian for many states at once,
+forms residuals (wrapping angles), converts measurements into ENU positions
+(for gating pre-selection and track initiation) and says which predicted
+positions the sensor can see at all (so that a track out of cover is not
+charged with a miss).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from skyfence.geo import Origin, height_above_origin_m, radar_horizon_visible
+from skyfence.scenario import SensorSpec
+from skyfence.track.models import STATE_DIM
+from skyfence.types import F64
+
+TWO_PI = 2.0 * math.pi
+
+
+def wrap_pi(a: F64) -> F64:
+    """Angles wrapped into [−π, π)."""
+    return (a + math.pi) % TWO_PI - math.pi
+
+
+class MeasurementModel(Protocol):
+    dim: int
+
+    def predict(self, x: F64) -> tuple[F64, F64]:
+        """Predicted measurements (n, dim) and Jacobian (n, dim, 7) of states (n, 7)."""
+        ...
+
+    def residual(self, z: F64, z_pred: F64) -> F64:
+        """z − z_pred with angles wrapped, (n, dim)."""
+        ...
+
+    def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
+        """ENU positions (m, 3) and their covariances (m, 3, 3) of measurements (m, dim)."""
+        ...
+
+    def visible(self, pos: F64) -> np.ndarray:
+        """Whether the sensor can detect targets at ENU positions (n, 3): bool (n,)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PositionModel:
+    """A sensor that reports ENU positions directly (noisy, Cartesian)."""
+
+    sensor_pos: F64
+    max_range_m: float
+    dim: int = 3
+
+    def predict(self, x: F64) -> tuple[F64, F64]:
+        h = np.zeros((x.shape[0], 3, STATE_DIM))
+        h[:, 0, 0] = h[:, 1, 1] = h[:, 2, 2] = 1.0
+        return x[:, :3].copy(), h
+
+    def residual(self, z: F64, z_pred: F64) -> F64:
+        return z - z_pred
+
+    def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
+        return z.copy(), R.copy()
+
+    def visible(self, pos: F64) -> np.ndarray:
+        if math.isinf(self.max_range_m):
+            return np.ones(pos.shape[0], dtype=bool)
+        d = np.linalg.norm(pos - self.sensor_pos, axis=1)
+        return np.asarray(d <= self.max_range_m)
+
+
+@dataclass(frozen=True, slots=True)
+class RadarModel:
+    """A 3-D radar: range, azimuth (clockwise from north), elevation, from ``sensor_pos``."""
+
+    sensor_pos: F64
+    max_range_m: float
+    min_elevation_rad: float
+    origin: Origin
+    dim: int = 3
+
+    def predict(self, x: F64) -> tuple[F64, F64]:
+        d = x[:, :3] - self.sensor_pos
+        de, dn, du = d[:, 0], d[:, 1], d[:, 2]
+        rho2 = np.maximum(de**2 + dn**2, 1e-6)
+        rho = np.sqrt(rho2)
+        r2 = rho2 + du**2
+        r = np.sqrt(r2)
+        z = np.stack([r, np.arctan2(de, dn), np.arctan2(du, rho)], axis=1)
+        h = np.zeros((x.shape[0], 3, STATE_DIM))
+        h[:, 0, 0], h[:, 0, 1], h[:, 0, 2] = de / r, dn / r, du / r
+        h[:, 1, 0], h[:, 1, 1] = dn / rho2, -de / rho2
+        h[:, 2, 0] = -du * de / (r2 * rho)
+        h[:, 2, 1] = -du * dn / (r2 * rho)
+        h[:, 2, 2] = rho / r2
+        return z, h
+
+    def residual(self, z: F64, z_pred: F64) -> F64:
+        nu = z - z_pred
+        nu[:, 1] = wrap_pi(nu[:, 1])
+        return nu
+
+    def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
+        r, az, el = z[:, 0], z[:, 1], z[:, 2]
+        sa, ca, se, ce = np.sin(az), np.cos(az), np.sin(el), np.cos(el)
+        pos = self.sensor_pos + np.stack([r * sa * ce, r * ca * ce, r * se], axis=1)
+        j = np.empty((z.shape[0], 3, 3))
+        j[:, :, 0] = np.stack([sa * ce, ca * ce, se], axis=1)
+        j[:, :, 1] = np.stack([r * ca * ce, -r * sa * ce, np.zeros_like(r)], axis=1)
+        j[:, :, 2] = np.stack([-r * sa * se, -r * ca * se, r * ce], axis=1)
+        return pos, j @ R @ j.transpose(0, 2, 1)
+
+    def visible(self, pos: F64) -> np.ndarray:
+        d = pos - self.sensor_pos
+        ground = np.hypot(d[:, 0], d[:, 1])
+        rng = np.hypot(ground, d[:, 2])
+        el = np.arctan2(d[:, 2], ground)
+        heights = height_above_origin_m(self.origin, np.vstack([self.sensor_pos, pos]))
+        over_horizon = radar_horizon_visible(heights[0], heights[1:], ground)
+        return np.asarray((rng <= self.max_range_m) & (el >= self.min_elevation_rad)
+                          & over_horizon)
+
+
+def model_for(sensor: SensorSpec, origin: Origin) -> MeasurementModel:
+    pos = np.asarray(sensor.position_enu_m, dtype=np.float64)
+    if sensor.kind == "radar":
+        return RadarModel(sensor_pos=pos, max_range_m=sensor.max_range_m,
+                          min_elevation_rad=sensor.min_elevation_rad, origin=origin)
+    if sensor.kind == "position":
+        return PositionModel(sensor_pos=pos, max_range_m=sensor.max_range_m)
+    raise ValueError(f"no measurement model for sensor kind {sensor.kind!r}")

@@ -1,0 +1,306 @@
+"""The multi-target tracker: IMM filters, chi-square gating, GNN assignment, track life.
+
+All per-track data are aligned numpy arrays; one ``step`` is a fixed number of
+batched operations whatever the number of tracks or detections.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import chi2
+
+from skyfence.errors import SkyfenceError
+from skyfence.scenario import Scenario
+from skyfence.track import imm
+from skyfence.track.associate import candidate_pairs, gnn_assign
+from skyfence.track.kalman import innovation_cov, update
+from skyfence.track.measurement import MeasurementModel, model_for
+from skyfence.track.models import STATE_DIM, ModelNoise
+from skyfence.types import F64, Detections, Tracks, TrackStatus, TrackUpdate
+
+DEFAULT_MODELS = (
+    # Cruise or hover: gentle accelerations (σa ≈ 0.7 m/s² over a 1 s scan).
+    imm.MotionModel("cv", ModelNoise(q_h_m2ps3=0.5, q_v_m2ps3=0.5, q_omega_rad2ps3=1e-4)),
+    # Coordinated turn: a fixed-wing drone banking or an airliner on a standard-rate turn.
+    imm.MotionModel("ct", ModelNoise(q_h_m2ps3=2.0, q_v_m2ps3=1.0, q_omega_rad2ps3=5e-3)),
+    # Manoeuvre: a multirotor starting or stopping, a fast low flyer jinking.
+    imm.MotionModel("cv", ModelNoise(q_h_m2ps3=200.0, q_v_m2ps3=20.0, q_omega_rad2ps3=1e-4)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """Tracker settings. Defaults are meant to work from hovering drones to airliners."""
+
+    models: tuple[imm.MotionModel, ...] = DEFAULT_MODELS
+    #: Mean time spent in each IMM mode before switching (s).
+    sojourn_s: tuple[float, ...] = (20.0, 10.0, 5.0)
+    initial_mode_probabilities: tuple[float, ...] = (0.6, 0.2, 0.2)
+    #: Probability that the true detection of a track falls inside its gate.
+    gate_probability: float = 0.999
+    #: Confirm a tentative track after ``confirm_hits`` hits in its first ``confirm_window`` looks.
+    confirm_hits: int = 3
+    confirm_window: int = 5
+    #: Delete after this many consecutive missed looks (tentative, confirmed).
+    max_misses_tentative: int = 2
+    max_misses_confirmed: int = 5
+    #: Delete when √trace of the position covariance exceeds this (coasting out of cover).
+    max_position_std_m: float = 2000.0
+    #: Prior on a new track's velocity (east/north, up) and turn rate.
+    init_velocity_std_mps: tuple[float, float] = (100.0, 20.0)
+    init_turn_rate_std_radps: float = 0.1
+    #: Process-noise scale per target class (issue of classification sets the class).
+    class_q_scale: Mapping[str, float] = field(default_factory=lambda: {"unknown": 1.0})
+
+    def __post_init__(self) -> None:
+        k = len(self.models)
+        if len(self.sojourn_s) != k or len(self.initial_mode_probabilities) != k:
+            raise SkyfenceError("models, sojourn_s and initial_mode_probabilities differ in length")
+        if not 0 < self.confirm_hits <= self.confirm_window <= 32:
+            raise SkyfenceError("need 0 < confirm_hits <= confirm_window <= 32")
+        if not 0.5 < self.gate_probability < 1.0:
+            raise SkyfenceError("gate_probability must be in (0.5, 1)")
+
+
+class OutOfOrderError(SkyfenceError):
+    """A batch older than the tracker's current time."""
+
+
+def _popcount(a: NDArray[np.uint32]) -> NDArray[np.int32]:
+    return np.bitwise_count(a).astype(np.int32)
+
+
+class Tracker:
+    """Push-style multi-target tracker: ``step(detections) -> TrackUpdate``.
+
+    States live in the scenario's ENU frame; ``sensors`` define the measurement
+    model of each ``Detections.sensor`` index. Output depends only on the
+    ordered input: detections sharing a time are put in a canonical order first.
+    """
+
+    def __init__(self, sensors: Sequence[MeasurementModel], *,
+                 config: TrackerConfig | None = None) -> None:
+        self.config = cfg = config or TrackerConfig()
+        self.sensors = tuple(sensors)
+        self._k = len(cfg.models)
+        self._gate = {m.dim: float(chi2.ppf(cfg.gate_probability, m.dim)) for m in self.sensors}
+        self._window_mask = np.uint32((1 << cfg.confirm_window) - 1)
+        self.t: float | None = None
+        self._next_id = 1
+        self._alloc(0)
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, *, config: TrackerConfig | None = None) -> Tracker:
+        return cls([model_for(s, scenario.origin) for s in scenario.sensors], config=config)
+
+    # ------------------------------------------------------------------ state arrays
+
+    def _alloc(self, n: int) -> None:
+        k = self._k
+        self.id = np.empty(n, dtype=np.int64)
+        self.x = np.empty((n, k, STATE_DIM))
+        self.P = np.empty((n, k, STATE_DIM, STATE_DIM))
+        self.mu = np.empty((n, k))
+        self.status = np.empty(n, dtype=np.int8)
+        self.t_first = np.empty(n)
+        self.t_last = np.empty(n)
+        self.hits = np.empty(n, dtype=np.int32)
+        self.misses = np.empty(n, dtype=np.int32)
+        self.looks = np.empty(n, dtype=np.int32)
+        self.history = np.empty(n, dtype=np.uint32)  # bit i set: hit i looks ago
+        self.q_scale = np.empty(n)
+
+    _ARRAYS = ("id", "x", "P", "mu", "status", "t_first", "t_last", "hits", "misses", "looks",
+               "history", "q_scale")
+
+    def _keep(self, mask: NDArray[np.bool_]) -> None:
+        for name in self._ARRAYS:
+            setattr(self, name, getattr(self, name)[mask])
+
+    def _append(self, **rows: NDArray[np.generic]) -> None:
+        for name in self._ARRAYS:
+            setattr(self, name, np.concatenate([getattr(self, name), rows[name]]))
+
+    def __len__(self) -> int:
+        return int(self.id.shape[0])
+
+    # ------------------------------------------------------------------ public API
+
+    def step(self, detections: Detections) -> TrackUpdate:
+        """Process one batch (any mix of times and sensors, all not older than ``self.t``)."""
+        det = detections
+        if len(det) == 0:
+            return self._update_result(self.t if self.t is not None else math.nan,
+                                       np.empty(0, np.int64), np.empty(0, np.int64), 0, 0)
+        if self.t is not None and float(det.t.min()) < self.t:
+            raise OutOfOrderError(
+                f"detections at t={float(det.t.min())!r} are older than the tracker's time "
+                f"{self.t!r}; feed batches in time order (or through a reorder window)"
+            )
+        if np.any((det.sensor < 0) | (det.sensor >= len(self.sensors))):
+            raise SkyfenceError("detection sensor index outside the tracker's sensor list")
+        # Canonical order: the result must not depend on the order within a time.
+        order = np.lexsort((det.z[:, 2], det.z[:, 1], det.z[:, 0], det.sensor, det.t))
+        det = det.take(order)
+        keys = np.stack([det.t, det.sensor.astype(np.float64)], axis=1)
+        starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
+        ends = np.r_[starts[1:], len(det)]
+        confirmed: list[NDArray[np.int64]] = []
+        deleted: list[NDArray[np.int64]] = []
+        n_assigned = 0
+        for a, b in zip(starts, ends, strict=True):  # over (time, sensor) groups, not detections
+            c, d, na = self._scan(float(det.t[a]), int(det.sensor[a]), det.z[a:b], det.R[a:b])
+            confirmed.append(c)
+            deleted.append(d)
+            n_assigned += na
+        return self._update_result(float(det.t[-1]), np.concatenate(confirmed),
+                                   np.concatenate(deleted), n_assigned, len(det) - n_assigned)
+
+    def tracks(self) -> Tracks:
+        """Snapshot of all tracks with the IMM-combined 6-D state."""
+        xc, Pc = imm.combine(self.mu, self.x, self.P) if len(self) else (
+            np.empty((0, STATE_DIM)), np.empty((0, STATE_DIM, STATE_DIM)))
+        return Tracks(id=self.id.copy(), x=xc[:, :6].copy(), P=Pc[:, :6, :6].copy(),
+                      status=self.status.copy(), t_first=self.t_first.copy(),
+                      t_last=self.t_last.copy(), hits=self.hits.copy(),
+                      misses=self.misses.copy())
+
+    # ------------------------------------------------------------------ one sensor look
+
+    def _advance(self, t: float) -> None:
+        if self.t is None or len(self) == 0:
+            self.t = t
+            return
+        dt = t - self.t
+        if dt <= 0.0:
+            return
+        pi = imm.transition_probabilities(dt, self.config.sojourn_s)
+        x0, P0, c_bar = imm.mix(self.mu, self.x, self.P, pi)
+        self.x, self.P = imm.predict(self.config.models, x0, P0, dt, self.q_scale)
+        self.mu = c_bar
+        self.t = t
+
+    def _scan(self, t: float, sensor: int, z: F64, R: F64
+              ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+        self._advance(t)
+        model = self.sensors[sensor]
+        gate = self._gate[model.dim]
+        det_pos, det_cov = model.to_enu(z, R)
+        n, m = len(self), z.shape[0]
+        at = np.empty(0, dtype=np.intp)
+        ad = np.empty(0, dtype=np.intp)
+        if n:
+            xc, Pc = imm.combine(self.mu, self.x, self.P)
+            visible = model.visible(xc[:, :3])
+            # Conservative ENU radius: λmax ≤ trace, widened for linearisation error.
+            det_tr = float(np.trace(det_cov, axis1=1, axis2=2).max())
+            radius = 1.5 * np.sqrt(gate * (np.trace(Pc[:, :3, :3], axis1=1, axis2=2) + det_tr))
+            ti, dj = candidate_pairs(xc[:, :3], radius, det_pos)
+            if ti.size:
+                z_pred, H = model.predict(xc[ti])
+                nu = model.residual(z[dj], z_pred)
+                S = innovation_cov(Pc[ti], H, R[dj])
+                d2 = np.einsum("ki,kij,kj->k", nu, np.linalg.inv(S), nu)
+                _, logdet = np.linalg.slogdet(S)
+                ok = d2 < gate
+                ti, dj, d2, logdet = ti[ok], dj[ok], d2[ok], logdet[ok]
+            if ti.size:
+                # −2 log-likelihood, offset so that every gated pair beats no pair.
+                cost = d2 + logdet - (gate + float(logdet.max()) + 1.0)
+                at, ad = gnn_assign(n, m, ti, dj, cost)
+            self._update_assigned(model, at, z[ad], R[ad], t)
+            hit = np.zeros(n, dtype=bool)
+            hit[at] = True
+            looked = visible | hit
+            self.looks[looked] += 1
+            self.history[looked] = (self.history[looked] << np.uint32(1)) | hit[looked].astype(
+                np.uint32)
+            self.misses[looked & ~hit] += 1
+        free = np.ones(m, dtype=bool)
+        free[ad] = False
+        self._initiate(det_pos[free], det_cov[free], t)
+        confirmed, deleted = self._life_cycle()
+        return confirmed, deleted, int(at.size)
+
+    def _update_assigned(self, model: MeasurementModel, at: NDArray[np.intp], z: F64, R: F64,
+                         t: float) -> None:
+        if at.size == 0:
+            return
+        loglik = np.empty((at.size, self._k))
+        for k in range(self._k):  # over the few IMM modes
+            xk, Pk = self.x[at, k], self.P[at, k]
+            z_pred, H = model.predict(xk)
+            nu = model.residual(z, z_pred)
+            self.x[at, k], self.P[at, k], loglik[:, k] = update(xk, Pk, nu, H, R)
+        self.mu[at] = imm.reweight(self.mu[at], loglik)
+        self.hits[at] += 1
+        self.misses[at] = 0
+        self.t_last[at] = t
+
+    def _initiate(self, pos: F64, cov: F64, t: float) -> None:
+        m = pos.shape[0]
+        if m == 0:
+            return
+        cfg = self.config
+        x = np.zeros((m, self._k, STATE_DIM))
+        x[:, :, :3] = pos[:, None, :]
+        P = np.zeros((m, STATE_DIM, STATE_DIM))
+        P[:, :3, :3] = cov
+        vh, vu = cfg.init_velocity_std_mps
+        P[:, 3, 3] = P[:, 4, 4] = vh**2
+        P[:, 5, 5] = vu**2
+        P[:, 6, 6] = cfg.init_turn_rate_std_radps**2
+        ids = np.arange(self._next_id, self._next_id + m, dtype=np.int64)
+        self._next_id += m
+        self._append(
+            id=ids,
+            x=x,
+            P=np.repeat(P[:, None], self._k, axis=1),
+            mu=np.tile(np.asarray(cfg.initial_mode_probabilities), (m, 1)),
+            status=np.full(m, TrackStatus.TENTATIVE, dtype=np.int8),
+            t_first=np.full(m, t),
+            t_last=np.full(m, t),
+            hits=np.ones(m, dtype=np.int32),
+            misses=np.zeros(m, dtype=np.int32),
+            looks=np.ones(m, dtype=np.int32),
+            history=np.ones(m, dtype=np.uint32),
+            q_scale=np.full(m, cfg.class_q_scale.get("unknown", 1.0)),
+        )
+        if self.t is None:
+            self.t = t
+
+    def _life_cycle(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        cfg = self.config
+        tentative = self.status == TrackStatus.TENTATIVE
+        in_window = self.looks <= cfg.confirm_window
+        hits_in_window = _popcount(self.history & self._window_mask)
+        confirm = tentative & (hits_in_window >= cfg.confirm_hits)
+        misses_in_window = np.minimum(self.looks, cfg.confirm_window) - hits_in_window
+        fail = tentative & ~confirm & (
+            (misses_in_window > cfg.confirm_window - cfg.confirm_hits)
+            | (self.misses >= cfg.max_misses_tentative)
+            | ~in_window
+        )
+        self.status[confirm] = TrackStatus.CONFIRMED
+        established = self.status != TrackStatus.TENTATIVE
+        self.status[established] = np.where(
+            self.misses[established] > 0, TrackStatus.COASTING, TrackStatus.CONFIRMED)
+        pos_var = np.einsum("nk,nkii->n", self.mu, self.P[:, :, :3, :3])
+        lost = established & (self.misses >= cfg.max_misses_confirmed)
+        diverged = pos_var > cfg.max_position_std_m**2
+        drop = fail | lost | diverged
+        deleted = self.id[drop]
+        confirmed = self.id[confirm]
+        if drop.any():
+            self._keep(~drop)
+        return confirmed, deleted
+
+    def _update_result(self, t: float, confirmed: NDArray[np.int64], deleted: NDArray[np.int64],
+                       n_assigned: int, n_unassigned: int) -> TrackUpdate:
+        return TrackUpdate(t=t, tracks=self.tracks(), confirmed=confirmed, deleted=deleted,
+                           n_assigned=n_assigned, n_unassigned=n_unassigned)
