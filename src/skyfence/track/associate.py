@@ -20,18 +20,38 @@ from skyfence.types import F64
 
 IntArray = NDArray[np.intp]
 
+#: Neighbours fetched per track in the first, array-shaped k-d tree query.
+_KNN = 8
+
 
 def candidate_pairs(track_pos: F64, radius_m: F64, det_pos: F64) -> tuple[IntArray, IntArray]:
-    """All (track, detection) index pairs within each track's radius, sorted by (track, det)."""
-    if track_pos.shape[0] == 0 or det_pos.shape[0] == 0:
+    """All (track, detection) index pairs within each track's radius, sorted by (track, det).
+
+    Most tracks have few detections nearby: a fixed-k nearest-neighbour query
+    answers them with whole arrays; only tracks whose k-th neighbour is still
+    inside the radius (a crowd) are asked again for every neighbour.
+    """
+    n, m = track_pos.shape[0], det_pos.shape[0]
+    if n == 0 or m == 0:
         empty = np.empty(0, dtype=np.intp)
         return empty, empty.copy()
     tree = cKDTree(det_pos)
-    hits = tree.query_ball_point(track_pos, r=radius_m, return_sorted=True)
-    counts = np.fromiter((len(h) for h in hits), dtype=np.intp, count=len(hits))
-    ti = np.repeat(np.arange(track_pos.shape[0], dtype=np.intp), counts)
-    dj = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.intp, count=int(counts.sum()))
-    return ti, dj
+    k = min(_KNN, m)
+    dist, idx = tree.query(track_pos, k=k, distance_upper_bound=float(radius_m.max()))
+    dist, idx = dist.reshape(n, k), idx.reshape(n, k)
+    inside = dist <= radius_m[:, None]
+    crowded = np.flatnonzero(inside[:, -1]) if k < m else np.empty(0, dtype=np.intp)
+    inside[crowded] = False
+    ti = np.repeat(np.arange(n, dtype=np.intp), inside.sum(axis=1))
+    dj = idx[inside].astype(np.intp)
+    if crowded.size:
+        hits = tree.query_ball_point(track_pos[crowded], r=radius_m[crowded])
+        counts = np.fromiter((len(h) for h in hits), dtype=np.intp, count=len(hits))
+        ti = np.concatenate([ti, np.repeat(crowded, counts)])
+        dj = np.concatenate([dj, np.fromiter(itertools.chain.from_iterable(hits),
+                                             dtype=np.intp, count=int(counts.sum()))])
+    order = np.lexsort((dj, ti))
+    return ti[order], dj[order]
 
 
 def gnn_assign(

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skyfence.track.models import ModelNoise, ct_predict, cv_transition, cwna_q
+from skyfence.track.linalg import symmetrise
+from skyfence.track.models import (
+    CT_JACOBIAN_ROWS,
+    ModelNoise,
+    ct_predict,
+    cv_propagate,
+    cv_transition,
+    cwna_q,
+    sandwich_sparse,
+)
 from skyfence.types import F64
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +46,18 @@ def transition_probabilities(dt: float, sojourn_s: Sequence[float]) -> F64:
 
 def mix(mu: F64, x: F64, P: F64, pi: F64) -> tuple[F64, F64, F64]:
     """IMM interaction: mixed initial conditions per model and predicted mode probabilities."""
+    k = mu.shape[1]
     c_bar = mu @ pi  # (n, K)
     w = mu[:, :, None] * pi[None, :, :] / np.maximum(c_bar[:, None, :], 1e-300)  # (n, i, j)
     x0 = np.einsum("nij,nid->njd", w, x)
+    n, _, d, _ = P.shape
+    # Σ_i w_ij P_i and the spread Σ_i w_ij dx_ij dx_ijᵀ, as two stacked products over modes.
+    P0 = np.matmul(np.swapaxes(w, 1, 2), P.reshape(n, k, d * d)).reshape(P.shape)
     dx = x[:, :, None, :] - x0[:, None, :, :]  # (n, i, j, d)
-    P0 = np.einsum("nij,nide->njde", w, P) + np.einsum("nij,nijd,nije->njde", w, dx, dx)
+    wdx = w[..., None] * dx
+    P0 += np.matmul(wdx.transpose(0, 2, 3, 1), dx.transpose(0, 2, 1, 3))
     return x0, P0, c_bar
+
 
 def predict(models: Sequence[MotionModel], x: F64, P: F64, dt: float,
             q_scale: F64) -> tuple[F64, F64]:
@@ -52,22 +67,25 @@ def predict(models: Sequence[MotionModel], x: F64, P: F64, dt: float,
     for k, m in enumerate(models):  # over the few IMM modes, not over tracks
         Q = cwna_q(dt, m.noise)[None, :, :] * q_scale[:, None, None]
         if m.kind == "cv":
-            F = cv_transition(dt)
-            xp[:, k] = x[:, k] @ F.T
-            Pp[:, k] = F @ P[:, k] @ F.T + Q
+            xp[:, k] = x[:, k] @ cv_transition(dt).T
+            Pp[:, k] = cv_propagate(P[:, k], dt) + Q
         elif m.kind == "ct":
             xp[:, k], J = ct_predict(x[:, k], dt)
-            Pp[:, k] = J @ P[:, k] @ np.swapaxes(J, -1, -2) + Q
+            Pp[:, k] = sandwich_sparse(J, P[:, k], CT_JACOBIAN_ROWS) + Q
         else:
             raise ValueError(f"unknown motion model kind {m.kind!r}")
-    return xp, 0.5 * (Pp + np.swapaxes(Pp, -1, -2))
+    return xp, symmetrise(Pp)
+
 
 def combine(mu: F64, x: F64, P: F64) -> tuple[F64, F64]:
     """Moment-matched combined estimate: (n, 7), (n, 7, 7)."""
     xc = np.einsum("nk,nkd->nd", mu, x)
-    dx = x - xc[:, None, :]
-    Pc = np.einsum("nk,nkde->nde", mu, P) + np.einsum("nk,nkd,nke->nde", mu, dx, dx)
-    return xc, 0.5 * (Pc + np.swapaxes(Pc, -1, -2))
+    Pc = np.zeros(P.shape[:1] + P.shape[2:])
+    for k in range(mu.shape[1]):
+        dx = x[:, k] - xc
+        Pc += mu[:, k, None, None] * (P[:, k] + dx[:, :, None] * dx[:, None, :])
+    return xc, Pc
+
 
 def reweight(c_bar: F64, loglik: F64) -> F64:
     """Posterior mode probabilities (n, K) from predicted ones and per-mode log-likelihoods."""

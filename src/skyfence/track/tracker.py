@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import chi2
+from scipy.special import gammaincinv
 
 from skyfence.errors import SkyfenceError
 from skyfence.scenario import Scenario
 from skyfence.track import imm
 from skyfence.track.associate import candidate_pairs, gnn_assign
 from skyfence.track.kalman import innovation_cov, update
+from skyfence.track.linalg import inv_logdet, quad_form
 from skyfence.track.measurement import MeasurementModel, model_for
 from skyfence.track.models import STATE_DIM, ModelNoise
 from skyfence.types import F64, Detections, Tracks, TrackStatus, TrackUpdate
@@ -88,7 +89,9 @@ class Tracker:
         self.config = cfg = config or TrackerConfig()
         self.sensors = tuple(sensors)
         self._k = len(cfg.models)
-        self._gate = {m.dim: float(chi2.ppf(cfg.gate_probability, m.dim)) for m in self.sensors}
+        # Chi-square quantile with m degrees of freedom, via the regularised gamma inverse.
+        self._gate = {m.dim: float(2.0 * gammaincinv(m.dim / 2.0, cfg.gate_probability))
+                      for m in self.sensors}
         self._window_mask = np.uint32((1 << cfg.confirm_window) - 1)
         self.t: float | None = None
         self._next_id = 1
@@ -114,9 +117,12 @@ class Tracker:
         self.looks = np.empty(n, dtype=np.int32)
         self.history = np.empty(n, dtype=np.uint32)  # bit i set: hit i looks ago
         self.q_scale = np.empty(n)
+        # IMM-combined estimate, refreshed whenever x, P or mu of a row change.
+        self.xc = np.empty((n, STATE_DIM))
+        self.Pc = np.empty((n, STATE_DIM, STATE_DIM))
 
     _ARRAYS = ("id", "x", "P", "mu", "status", "t_first", "t_last", "hits", "misses", "looks",
-               "history", "q_scale")
+               "history", "q_scale", "xc", "Pc")
 
     def _keep(self, mask: NDArray[np.bool_]) -> None:
         for name in self._ARRAYS:
@@ -163,9 +169,7 @@ class Tracker:
 
     def tracks(self) -> Tracks:
         """Snapshot of all tracks with the IMM-combined 6-D state."""
-        xc, Pc = imm.combine(self.mu, self.x, self.P) if len(self) else (
-            np.empty((0, STATE_DIM)), np.empty((0, STATE_DIM, STATE_DIM)))
-        return Tracks(id=self.id.copy(), x=xc[:, :6].copy(), P=Pc[:, :6, :6].copy(),
+        return Tracks(id=self.id.copy(), x=self.xc[:, :6].copy(), P=self.Pc[:, :6, :6].copy(),
                       status=self.status.copy(), t_first=self.t_first.copy(),
                       t_last=self.t_last.copy(), hits=self.hits.copy(),
                       misses=self.misses.copy())
@@ -183,6 +187,7 @@ class Tracker:
         x0, P0, c_bar = imm.mix(self.mu, self.x, self.P, pi)
         self.x, self.P = imm.predict(self.config.models, x0, P0, dt, self.q_scale)
         self.mu = c_bar
+        self.xc, self.Pc = imm.combine(self.mu, self.x, self.P)
         self.t = t
 
     def _scan(self, t: float, sensor: int, z: F64, R: F64
@@ -195,7 +200,7 @@ class Tracker:
         at = np.empty(0, dtype=np.intp)
         ad = np.empty(0, dtype=np.intp)
         if n:
-            xc, Pc = imm.combine(self.mu, self.x, self.P)
+            xc, Pc = self.xc, self.Pc
             visible = model.visible(xc[:, :3])
             # Conservative ENU radius: λmax ≤ trace, widened for linearisation error.
             det_tr = float(np.trace(det_cov, axis1=1, axis2=2).max())
@@ -204,9 +209,10 @@ class Tracker:
             if ti.size:
                 z_pred, H = model.predict(xc[ti])
                 nu = model.residual(z[dj], z_pred)
-                S = innovation_cov(Pc[ti], H, R[dj])
-                d2 = np.einsum("ki,kij,kj->k", nu, np.linalg.inv(S), nu)
-                _, logdet = np.linalg.slogdet(S)
+                # Every measurement kind here sees only position: S needs the 3×3 block.
+                S = innovation_cov(Pc[ti, :3, :3], H[:, :, :3], R[dj])
+                S_inv, logdet = inv_logdet(S)
+                d2 = quad_form(nu, S_inv)
                 ok = d2 < gate
                 ti, dj, d2, logdet = ti[ok], dj[ok], d2[ok], logdet[ok]
             if ti.size:
@@ -238,6 +244,7 @@ class Tracker:
             nu = model.residual(z, z_pred)
             self.x[at, k], self.P[at, k], loglik[:, k] = update(xk, Pk, nu, H, R)
         self.mu[at] = imm.reweight(self.mu[at], loglik)
+        self.xc[at], self.Pc[at] = imm.combine(self.mu[at], self.x[at], self.P[at])
         self.hits[at] += 1
         self.misses[at] = 0
         self.t_last[at] = t
@@ -270,6 +277,8 @@ class Tracker:
             looks=np.ones(m, dtype=np.int32),
             history=np.ones(m, dtype=np.uint32),
             q_scale=np.full(m, cfg.class_q_scale.get("unknown", 1.0)),
+            xc=x[:, 0],
+            Pc=P,
         )
         if self.t is None:
             self.t = t
@@ -290,7 +299,7 @@ class Tracker:
         established = self.status != TrackStatus.TENTATIVE
         self.status[established] = np.where(
             self.misses[established] > 0, TrackStatus.COASTING, TrackStatus.CONFIRMED)
-        pos_var = np.einsum("nk,nkii->n", self.mu, self.P[:, :, :3, :3])
+        pos_var = np.trace(self.Pc[:, :3, :3], axis1=1, axis2=2)
         lost = established & (self.misses >= cfg.max_misses_confirmed)
         diverged = pos_var > cfg.max_position_std_m**2
         drop = fail | lost | diverged
