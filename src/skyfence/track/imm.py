@@ -84,7 +84,7 @@ def combine(mu: F64, x: F64, P: F64) -> tuple[F64, F64]:
     for k in range(mu.shape[1]):
         dx = x[:, k] - xc
         Pc += mu[:, k, None, None] * (P[:, k] + dx[:, :, None] * dx[:, None, :])
-    return xc, Pc
+    return xc, symmetrise(Pc)
 
 
 def reweight(c_bar: F64, loglik: F64) -> F64:

@@ -30,6 +30,8 @@ def wrap_pi(a: F64) -> F64:
 
 class MeasurementModel(Protocol):
     dim: int
+    #: Probability of detection, for the track-confirmation test.
+    pd: float
 
     def predict(self, x: F64) -> tuple[F64, F64]:
         """Predicted measurements (n, dim) and Jacobian (n, dim, 7) of states (n, 7)."""
@@ -47,6 +49,10 @@ class MeasurementModel(Protocol):
         """Whether the sensor can detect targets at ENU positions (n, 3): bool (n,)."""
         ...
 
+    def coverage_extent(self) -> F64 | None:
+        """Span of each measurement component over the sensor's cover, if it is bounded."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PositionModel:
@@ -54,6 +60,7 @@ class PositionModel:
 
     sensor_pos: F64
     max_range_m: float
+    pd: float = 0.9
     dim: int = 3
 
     def predict(self, x: F64) -> tuple[F64, F64]:
@@ -66,6 +73,11 @@ class PositionModel:
 
     def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
         return z.copy(), R.copy()
+
+    def coverage_extent(self) -> F64 | None:
+        if math.isinf(self.max_range_m):
+            return None
+        return np.full(3, 2.0 * self.max_range_m)
 
     def visible(self, pos: F64) -> np.ndarray:
         if math.isinf(self.max_range_m):
@@ -82,6 +94,7 @@ class RadarModel:
     max_range_m: float
     min_elevation_rad: float
     origin: Origin
+    pd: float = 0.9
     dim: int = 3
 
     def predict(self, x: F64) -> tuple[F64, F64]:
@@ -113,7 +126,15 @@ class RadarModel:
         j[:, :, 0] = np.stack([sa * ce, ca * ce, se], axis=1)
         j[:, :, 1] = np.stack([r * ca * ce, -r * sa * ce, np.zeros_like(r)], axis=1)
         j[:, :, 2] = np.stack([-r * sa * se, -r * ca * se, r * ce], axis=1)
-        return pos, j @ R @ j.transpose(0, 2, 1)
+        cov = j @ R @ j.transpose(0, 2, 1)
+        return pos, 0.5 * (cov + cov.transpose(0, 2, 1))
+
+    def coverage_extent(self) -> F64 | None:
+        if math.isinf(self.max_range_m):
+            return None
+        # Elevations far below the horizon carry no returns worth counting.
+        low = max(self.min_elevation_rad, -math.pi / 18)
+        return np.array([self.max_range_m, TWO_PI, math.pi / 2 - low])
 
     def visible(self, pos: F64) -> np.ndarray:
         d = pos - self.sensor_pos
@@ -130,7 +151,8 @@ def model_for(sensor: SensorSpec, origin: Origin) -> MeasurementModel:
     pos = np.asarray(sensor.position_enu_m, dtype=np.float64)
     if sensor.kind == "radar":
         return RadarModel(sensor_pos=pos, max_range_m=sensor.max_range_m,
-                          min_elevation_rad=sensor.min_elevation_rad, origin=origin)
+                          min_elevation_rad=sensor.min_elevation_rad, origin=origin,
+                          pd=sensor.pd)
     if sensor.kind == "position":
-        return PositionModel(sensor_pos=pos, max_range_m=sensor.max_range_m)
+        return PositionModel(sensor_pos=pos, max_range_m=sensor.max_range_m, pd=sensor.pd)
     raise ValueError(f"no measurement model for sensor kind {sensor.kind!r}")

@@ -44,9 +44,14 @@ class TrackerConfig:
     initial_mode_probabilities: tuple[float, ...] = (0.6, 0.2, 0.2)
     #: Probability that the true detection of a track falls inside its gate.
     gate_probability: float = 0.999
-    #: Confirm a tentative track after ``confirm_hits`` hits in its first ``confirm_window`` looks.
-    confirm_hits: int = 3
-    confirm_window: int = 5
+    #: Sequential likelihood-ratio test for tentative tracks (Blackman & Popoli): the
+    #: probability of confirming a false track, and of dropping a true one.
+    false_track_probability: float = 1e-5
+    true_track_drop_probability: float = 0.1
+    #: A tentative track not confirmed after this many looks is dropped.
+    max_tentative_looks: int = 10
+    #: Smoothing of each sensor's clutter-rate estimate, per scan.
+    clutter_smoothing: float = 0.1
     #: Delete after this many consecutive missed looks (tentative, confirmed).
     max_misses_tentative: int = 2
     max_misses_confirmed: int = 5
@@ -62,8 +67,8 @@ class TrackerConfig:
         k = len(self.models)
         if len(self.sojourn_s) != k or len(self.initial_mode_probabilities) != k:
             raise SkyfenceError("models, sojourn_s and initial_mode_probabilities differ in length")
-        if not 0 < self.confirm_hits <= self.confirm_window <= 32:
-            raise SkyfenceError("need 0 < confirm_hits <= confirm_window <= 32")
+        if not 0 < self.false_track_probability < 0.5 or not 0 < self.true_track_drop_probability < 0.5:
+            raise SkyfenceError("track-test probabilities must be in (0, 0.5)")
         if not 0.5 < self.gate_probability < 1.0:
             raise SkyfenceError("gate_probability must be in (0.5, 1)")
 
@@ -72,8 +77,7 @@ class OutOfOrderError(SkyfenceError):
     """A batch older than the tracker's current time."""
 
 
-def _popcount(a: NDArray[np.uint32]) -> NDArray[np.int32]:
-    return np.bitwise_count(a).astype(np.int32)
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 class Tracker:
@@ -92,7 +96,14 @@ class Tracker:
         # Chi-square quantile with m degrees of freedom, via the regularised gamma inverse.
         self._gate = {m.dim: float(2.0 * gammaincinv(m.dim / 2.0, cfg.gate_probability))
                       for m in self.sensors}
-        self._window_mask = np.uint32((1 << cfg.confirm_window) - 1)
+        a, b = cfg.false_track_probability, cfg.true_track_drop_probability
+        self._confirm_score = math.log((1.0 - b) / a)
+        self._drop_score = math.log(b / (1.0 - a))
+        # Per sensor: smoothed count of detections not explained by confirmed tracks per
+        # scan, and the observed extent of its measurements — together its clutter density.
+        self._clutter_count = np.full(len(self.sensors), np.nan)
+        self._z_lo = np.full((len(self.sensors), 3), np.inf)
+        self._z_hi = np.full((len(self.sensors), 3), -np.inf)
         self.t: float | None = None
         self._next_id = 1
         self._alloc(0)
@@ -115,14 +126,14 @@ class Tracker:
         self.hits = np.empty(n, dtype=np.int32)
         self.misses = np.empty(n, dtype=np.int32)
         self.looks = np.empty(n, dtype=np.int32)
-        self.history = np.empty(n, dtype=np.uint32)  # bit i set: hit i looks ago
+        self.score = np.empty(n)  # log-likelihood ratio: target vs clutter
         self.q_scale = np.empty(n)
         # IMM-combined estimate, refreshed whenever x, P or mu of a row change.
         self.xc = np.empty((n, STATE_DIM))
         self.Pc = np.empty((n, STATE_DIM, STATE_DIM))
 
     _ARRAYS = ("id", "x", "P", "mu", "status", "t_first", "t_last", "hits", "misses", "looks",
-               "history", "q_scale", "xc", "Pc")
+               "score", "q_scale", "xc", "Pc")
 
     def _keep(self, mask: NDArray[np.bool_]) -> None:
         for name in self._ARRAYS:
@@ -219,19 +230,49 @@ class Tracker:
                 # −2 log-likelihood, offset so that every gated pair beats no pair.
                 cost = d2 + logdet - (gate + float(logdet.max()) + 1.0)
                 at, ad = gnn_assign(n, m, ti, dj, cost)
+                # The gated pair behind each assignment (pairs are sorted by (track, det)).
+                k = np.searchsorted(ti * m + dj, at * m + ad)
+                hit_d2, hit_logdet = d2[k], logdet[k]
+            log_clutter = self._clutter_density(sensor, z, int(np.count_nonzero(
+                self.status[at] != TrackStatus.TENTATIVE)))
             self._update_assigned(model, at, z[ad], R[ad], t)
             hit = np.zeros(n, dtype=bool)
             hit[at] = True
             looked = visible | hit
+            missed = looked & ~hit
             self.looks[looked] += 1
-            self.history[looked] = (self.history[looked] << np.uint32(1)) | hit[looked].astype(
-                np.uint32)
-            self.misses[looked & ~hit] += 1
+            self.misses[missed] += 1
+            if at.size:
+                self.score[at] += (math.log(model.pd) - log_clutter - 0.5 * (
+                    hit_d2 + hit_logdet + model.dim * _LOG_2PI))
+            self.score[missed] += math.log(1.0 - model.pd * self.config.gate_probability)
+        else:
+            self._clutter_density(sensor, z, 0)
         free = np.ones(m, dtype=bool)
         free[ad] = False
         self._initiate(det_pos[free], det_cov[free], t)
         confirmed, deleted = self._life_cycle()
         return confirmed, deleted, int(at.size)
+
+    def _clutter_density(self, sensor: int, z: F64, n_explained: int) -> float:
+        """Log of the sensor's clutter density in its measurement space, updated with a scan.
+
+        Detections not explained by established tracks count as clutter (new
+        targets too, which errs on the side of fewer false tracks); the volume
+        is the extent of everything the sensor has reported so far.
+        """
+        a = self.config.clutter_smoothing
+        count = float(z.shape[0] - n_explained)
+        old = self._clutter_count[sensor]
+        self._clutter_count[sensor] = count if np.isnan(old) else (1 - a) * old + a * count
+        if z.shape[0]:
+            self._z_lo[sensor] = np.minimum(self._z_lo[sensor], z.min(axis=0))
+            self._z_hi[sensor] = np.maximum(self._z_hi[sensor], z.max(axis=0))
+        model = self.sensors[sensor]
+        span = model.coverage_extent()
+        if span is None:
+            span = np.maximum(self._z_hi[sensor, :model.dim] - self._z_lo[sensor, :model.dim], 1e-3)
+        return math.log(max(float(self._clutter_count[sensor]), 1.0)) - float(np.log(span).sum())
 
     def _update_assigned(self, model: MeasurementModel, at: NDArray[np.intp], z: F64, R: F64,
                          t: float) -> None:
@@ -275,7 +316,7 @@ class Tracker:
             hits=np.ones(m, dtype=np.int32),
             misses=np.zeros(m, dtype=np.int32),
             looks=np.ones(m, dtype=np.int32),
-            history=np.ones(m, dtype=np.uint32),
+            score=np.zeros(m),
             q_scale=np.full(m, cfg.class_q_scale.get("unknown", 1.0)),
             xc=x[:, 0],
             Pc=P,
@@ -286,14 +327,11 @@ class Tracker:
     def _life_cycle(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         cfg = self.config
         tentative = self.status == TrackStatus.TENTATIVE
-        in_window = self.looks <= cfg.confirm_window
-        hits_in_window = _popcount(self.history & self._window_mask)
-        confirm = tentative & (hits_in_window >= cfg.confirm_hits)
-        misses_in_window = np.minimum(self.looks, cfg.confirm_window) - hits_in_window
+        confirm = tentative & (self.score >= self._confirm_score) & (self.hits >= 2)
         fail = tentative & ~confirm & (
-            (misses_in_window > cfg.confirm_window - cfg.confirm_hits)
+            (self.score <= self._drop_score)
             | (self.misses >= cfg.max_misses_tentative)
-            | ~in_window
+            | (self.looks > cfg.max_tentative_looks)
         )
         self.status[confirm] = TrackStatus.CONFIRMED
         established = self.status != TrackStatus.TENTATIVE
