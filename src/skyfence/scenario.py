@@ -336,13 +336,13 @@ def _numeric_column(path: Path, header: list[str], rows: list[list[str]], name: 
             try:
                 float(s or "nan")
             except ValueError:
-                raise InputError(f"{s!r} is not a number", file=str(path), line=i + 2,
+                raise InputError(f"{str(s)!r} is not a number", file=str(path), line=i + 2,
                                  field=name, fix="write a plain decimal number") from None
         raise
     bad = ~np.isfinite(values) & ~empty
     if bad.any():
         line = int(np.argmax(bad)) + 2
-        raise InputError(f"{raw[line - 2]!r} is not a finite number", file=str(path), line=line,
+        raise InputError(f"{str(raw[line - 2])!r} is not a finite number", file=str(path), line=line,
                          field=name, fix="remove the row or give a real value")
     return values
 
@@ -398,7 +398,7 @@ def read_detections(directory: str | Path, scenario: Scenario) -> Detections:
     for k, name in enumerate(uniq):
         if name not in index:
             line = int(np.argmax(names == name)) + 2
-            raise InputError(f"unknown sensor {name!r}", file=str(path), line=line,
+            raise InputError(f"unknown sensor {str(name)!r}", file=str(path), line=line,
                              field="sensor",
                              fix=f"use an id from scenario.json: {', '.join(index)}")
         lookup[k] = index[name]
@@ -445,14 +445,12 @@ def write_detections(directory: str | Path, scenario: Scenario, det: Detections)
     ids = np.array([s.id for s in scenario.sensors])
     kinds = np.array([s.kind for s in scenario.sensors])
     lines = [",".join(DETECTION_COLUMNS)]
-    radar = kinds[det.sensor] == "radar"
-    for i in range(len(det)):  # file output edge, not the tracker hot path
-        z = det.z[i]
-        if radar[i]:
-            vals = f",,,{z[0]!r},{z[1]!r},{z[2]!r}"
-        else:
-            vals = f"{z[0]!r},{z[1]!r},{z[2]!r},,,"
-        lines.append(f"{det.t[i]!r},{ids[det.sensor[i]]},{vals}")
+    radar = (kinds[det.sensor] == "radar").tolist()
+    # repr of Python floats is the shortest text that reads back to the same float.
+    for t, s, z, is_radar in zip(det.t.tolist(), ids[det.sensor].tolist(), det.z.tolist(), radar,
+                                 strict=True):  # file output edge, not the tracker hot path
+        vals = ",".join(repr(v) for v in z)
+        lines.append(f"{t!r},{s},,,,{vals}" if is_radar else f"{t!r},{s},{vals},,,")
     Path(directory, "detections.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

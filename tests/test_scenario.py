@@ -1,0 +1,169 @@
+"""Scenario files: round trips, and every kind of bad input named by file, line and field."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skyfence.errors import InputError
+from skyfence.geo import Origin
+from skyfence.scenario import (
+    Region,
+    Scenario,
+    SensorSpec,
+    StateTable,
+    read_detections,
+    read_scenario,
+    read_truth,
+    write_detections,
+    write_scenario,
+    write_truth,
+)
+from skyfence.types import Detections
+
+SCENARIO = Scenario(
+    name="files",
+    origin=Origin(47.45, 8.56, 420.0),
+    sensors=(
+        SensorSpec(id="r1", kind="radar", position_enu_m=(0.0, 0.0, 10.0), pd=0.9,
+                   noise_std=(10.0, 0.002, 0.003), clutter_per_scan=4.0, max_range_m=30_000.0),
+        SensorSpec(id="p1", kind="position", position_enu_m=(5.0, 5.0, 0.0), pd=0.8,
+                   noise_std=(3.0, 3.0, 6.0), extra={"vendor": "kept as is"}),
+    ),
+    region=Region(east_m=(-5000.0, 5000.0), north_m=(-5000.0, 5000.0), up_m=(0.0, 1000.0)),
+    scan_period_s=1.0,
+)
+
+GOOD_CSV = """t,sensor,east_m,north_m,up_m,range_m,azimuth_rad,elevation_rad
+100.0,r1,,,,1500.5,0.5,0.1
+100.0,p1,10.0,20.0,30.0,,,
+101.0,r1,,,,1490.0,-0.5,0.12
+"""
+
+
+@pytest.fixture
+def scenario_dir(tmp_path: Path) -> Path:
+    write_scenario(tmp_path, SCENARIO)
+    (tmp_path / "detections.csv").write_text(GOOD_CSV)
+    return tmp_path
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    write_scenario(tmp_path, SCENARIO)
+    assert read_scenario(tmp_path) == SCENARIO
+    det = Detections(t=np.array([1.0, 1.0, 2.5]), sensor=np.array([0, 1, 0], np.int32),
+                     z=np.array([[100.0, 0.1, 0.2], [1.0, 2.0, 3.0], [101.0, -3.0, 0.0]]),
+                     R=np.zeros((3, 3, 3)))
+    write_detections(tmp_path, SCENARIO, det)
+    back = read_detections(tmp_path, SCENARIO)
+    assert np.array_equal(back.t, det.t) and np.array_equal(back.z, det.z)
+    assert np.array_equal(back.sensor, det.sensor)
+    assert np.allclose(back.R[0], np.diag([100.0, 0.002**2, 0.003**2]))
+    truth = StateTable(t=np.array([1.0, 2.0]), id=np.array([7, 7]),
+                       x=np.arange(12, dtype=float).reshape(2, 6))
+    write_truth(tmp_path, truth)
+    t2 = read_truth(tmp_path)
+    assert t2 is not None and np.array_equal(t2.x, truth.x) and t2.id.tolist() == [7, 7]
+
+
+def test_reads_the_contract_example(scenario_dir: Path) -> None:
+    det = read_detections(scenario_dir, read_scenario(scenario_dir))
+    assert det.sensor.tolist() == [0, 1, 0]
+    assert det.z[1].tolist() == [10.0, 20.0, 30.0]
+    assert det.z[2].tolist() == [1490.0, -0.5, 0.12]
+
+
+def test_unknown_fields_are_ignored_and_kept(tmp_path: Path) -> None:
+    doc = SCENARIO.to_json()
+    doc["future_field"] = {"x": 1}
+    doc["sensors"][0]["doppler"] = True
+    (tmp_path / "scenario.json").write_text(json.dumps(doc))
+    sc = read_scenario(tmp_path)
+    assert sc.extra["future_field"] == {"x": 1}
+    assert sc.to_json()["sensors"][0]["doppler"] is True
+
+
+def _error(scenario_dir: Path, csv: str) -> InputError:
+    (scenario_dir / "detections.csv").write_text(csv)
+    with pytest.raises(InputError) as info:
+        read_detections(scenario_dir, read_scenario(scenario_dir))
+    return info.value
+
+
+HEADER = GOOD_CSV.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("csv", "line", "field", "words"),
+    [
+        ("t,sensor,east_m,north_m,up_m,range_m,azimuth_rad\n1,r1,,,,1,1\n", 1, None,
+         "missing column(s) elevation_rad"),
+        (HEADER + ",colour\n1,r1,,,,1,1,1,red\n", 1, None, "unknown column(s) colour"),
+        (HEADER + "\n1,r1,,,,1500,0.5,nan\n", 2, "elevation_rad", "not a finite number"),
+        (HEADER + "\n2,r1,,,,1500,0.5,0.1\n1,r1,,,,1500,0.5,0.1\n", 3, "t", "earlier"),
+        (HEADER + "\n1,r9,,,,1500,0.5,0.1\n", 2, "sensor", "unknown sensor 'r9'"),
+        (HEADER + "\n1,r1,,,,1500,0.5,0.1\n1,r1,,,,1500,45.0,0.1\n", 3, "azimuth_rad",
+         "looks like degrees"),
+        (HEADER + "\n1,r1,,,,1500,0.5,3.0\n", 2, "elevation_rad", "beyond ±π/2"),
+        (HEADER + "\n1,r1,,,,-5,0.5,0.1\n", 2, "range_m", "negative range"),
+        (HEADER + "\n1,p1,1,,3,,,\n", 2, "north_m", "empty for a position sensor"),
+        (HEADER + "\n1,r1,,,,1500,abc,0.1\n", 2, "azimuth_rad", "'abc' is not a number"),
+        (HEADER + "\n1,r1,,,,1500,0.5\n", 2, None, "7 fields where the header has 8"),
+        ("", 1, None, "empty file"),
+    ],
+)
+def test_bad_detections_name_line_and_field(scenario_dir: Path, csv: str, line: int,
+                                            field: str | None, words: str) -> None:
+    err = _error(scenario_dir, csv)
+    assert err.line == line
+    assert err.field == field
+    assert words in str(err)
+    assert str(err).startswith(str(scenario_dir / "detections.csv"))
+    assert err.fix
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "words"),
+    [
+        (lambda d: d.pop("origin"), "origin", "missing"),
+        (lambda d: d["origin"].update(lat_deg=123.0), "origin.lat_deg", "above 90"),
+        (lambda d: d["sensors"][0].update(kind="sonar"), "sensors[0].kind", "unknown kind"),
+        (lambda d: d["sensors"][0].update(pd=1.5), "sensors[0].pd", "above 1.0"),
+        (lambda d: d["sensors"][0]["noise_std"].update(azimuth_rad=2.0), "sensors[0].noise_std",
+         "radians"),
+        (lambda d: d["sensors"][1].update(noise_std_m=[1, 2]), "sensors[1].noise_std_m",
+         "list of 3"),
+        (lambda d: d["sensors"][1].update(id="r1"), "sensors[1].id", "duplicate"),
+        (lambda d: d["region"].update(up_m=[5, 1]), "region.up_m", "not above"),
+        (lambda d: d["sensors"][0].update(position_enu_m=[0, "x", 0]),
+         "sensors[0].position_enu_m[1]", "expected a number"),
+    ],
+)
+def test_bad_scenario_json_names_the_field(tmp_path: Path, mutate, field: str,  # type: ignore[no-untyped-def]
+                                          words: str) -> None:
+    doc = SCENARIO.to_json()
+    mutate(doc)
+    (tmp_path / "scenario.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError) as info:
+        read_scenario(tmp_path)
+    assert info.value.field == field
+    assert words in str(info.value)
+
+
+def test_malformed_json_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "scenario.json").write_text('{"name": "x",\n "origin": }\n')
+    with pytest.raises(InputError, match="line 2") as info:
+        read_scenario(tmp_path)
+    assert "not valid JSON" in str(info.value)
+
+
+def test_missing_scenario(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="scenario.json"):
+        read_scenario(tmp_path / "nowhere")
+
+
+def test_infinite_range_is_not_written() -> None:
+    assert "max_range_m" not in SCENARIO.sensors[1].to_json()
+    assert math.isinf(SCENARIO.sensors[1].max_range_m)
