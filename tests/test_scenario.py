@@ -160,7 +160,7 @@ def test_malformed_json_names_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_scenario(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="scenario.json"):
+    with pytest.raises(InputError, match=r"scenario\.json"):
         read_scenario(tmp_path / "nowhere")
 
 

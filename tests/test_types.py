@@ -34,8 +34,8 @@ def test_tracks_csv_carries_only_declared_fields(tmp_path: Path) -> None:
     assert tuple(header.split(",")) == TRACKS_CSV_SCHEMA.names
     assert len(row.split(",")) == len(TRACKS_CSV_SCHEMA.fields)
     # The contract's leading columns, exactly, in order.
-    assert TRACKS_CSV_SCHEMA.names[:8] == TRUTH_CSV_SCHEMA.names[:1] + ("track",) + \
-        TRUTH_CSV_SCHEMA.names[2:]
+    want = (*TRUTH_CSV_SCHEMA.names[:1], "track", *TRUTH_CSV_SCHEMA.names[2:])
+    assert TRACKS_CSV_SCHEMA.names[:8] == want
 
 
 def test_every_field_has_a_unit_or_is_dimensionless() -> None:

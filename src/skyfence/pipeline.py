@@ -57,12 +57,12 @@ def batch_bounds(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.r_[starts[1:], t.size]
 
 
-def confirmed_rows(update: TrackUpdate) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def confirmed_rows(update: TrackUpdate) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """Ids, states (n, 6), status names and position σ of the confirmed or coasting tracks."""
     tr = update.tracks
     keep = tr.status != TrackStatus.TENTATIVE
     pos_std = np.sqrt(np.trace(tr.P[keep, :3, :3], axis1=1, axis2=2))
-    return tr.id[keep], tr.x[keep], _STATUS_NAMES[tr.status[keep]], pos_std
+    return tr.id[keep], tr.x[keep], _STATUS_NAMES[tr.status[keep]].tolist(), pos_std
 
 
 def run_tracker(

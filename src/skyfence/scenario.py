@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from skyfence.errors import InputError
 from skyfence.geo import Origin
-from skyfence.types import TRACKS_CSV_SCHEMA, TRUTH_CSV_SCHEMA, Detections, F64
+from skyfence.types import F64, TRACKS_CSV_SCHEMA, TRUTH_CSV_SCHEMA, Detections
 
 SENSOR_KINDS = ("position", "radar")
 POSITION_COLUMNS = ("east_m", "north_m", "up_m")
@@ -201,7 +201,8 @@ def parse_scenario(doc: Any, *, file: str = "scenario.json") -> Scenario:
         if not isinstance(sid, str) or not sid:
             raise r.fail(f"{path}.id", f"expected a non-empty string, got {sid!r}", "name it")
         if sid in seen:
-            raise r.fail(f"{path}.id", f"duplicate sensor id {sid!r}", "give each sensor its own id")
+            raise r.fail(f"{path}.id", f"duplicate sensor id {sid!r}",
+                         "give each sensor its own id")
         seen.add(sid)
         kind = r.get(s, "kind", f"{path}.")
         if kind not in SENSOR_KINDS:
@@ -342,8 +343,8 @@ def _numeric_column(path: Path, header: list[str], rows: list[list[str]], name: 
     bad = ~np.isfinite(values) & ~empty
     if bad.any():
         line = int(np.argmax(bad)) + 2
-        raise InputError(f"{str(raw[line - 2])!r} is not a finite number", file=str(path), line=line,
-                         field=name, fix="remove the row or give a real value")
+        raise InputError(f"{str(raw[line - 2])!r} is not a finite number", file=str(path),
+                         line=line, field=name, fix="remove the row or give a real value")
     return values
 
 

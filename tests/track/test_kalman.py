@@ -12,7 +12,6 @@ from skyfence.track.models import (
     cv_propagate,
     cv_transition,
     cwna_q,
-    sandwich_sparse,
 )
 
 NOISE = ModelNoise(q_h_m2ps3=2.0, q_v_m2ps3=0.5, q_omega_rad2ps3=1e-3)
@@ -62,7 +61,7 @@ def test_cv_prediction_equals_reference(seed: int, dt: float) -> None:
 
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 10_000), dt=st.floats(0.1, 10.0))
-def test_ct_jacobian_matches_finite_differences_and_sandwich(seed: int, dt: float) -> None:
+def test_ct_jacobian_matches_finite_differences(seed: int, dt: float) -> None:
     rng = np.random.default_rng(seed)
     x = np.c_[rng.normal(size=(3, 3)) * 1000, rng.normal(size=(3, 3)) * 50,
               rng.choice([0.0, 1e-7, 0.05, -0.3], 3)]
@@ -75,9 +74,6 @@ def test_ct_jacobian_matches_finite_differences_and_sandwich(seed: int, dt: floa
         dxm[:, k] -= eps
         fd = (ct_predict(dxp, dt)[0] - ct_predict(dxm, dt)[0]) / (2 * eps)
         np.testing.assert_allclose(J[:, :, k], fd, rtol=1e-5, atol=1e-4)
-    P = _spd(rng, 3, 7)
-    np.testing.assert_allclose(sandwich_sparse(J, P, (0, 1, 2, 3, 4)),
-                               J @ P @ J.transpose(0, 2, 1), rtol=1e-10, atol=1e-8)
 
 
 def test_ct_turns_velocity_at_omega_and_equals_cv_when_straight() -> None:

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skyfence.track.linalg import inv_logdet, quad_form, times_small
+from skyfence.track.linalg import inv_logdet, quad_form
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -17,9 +17,3 @@ def test_inverse_and_logdet_match_numpy(seed: int, m: int, scale: float) -> None
     np.testing.assert_allclose(logdet, np.linalg.slogdet(S)[1], rtol=1e-9, atol=1e-9)
     nu = rng.normal(size=(20, m))
     np.testing.assert_allclose(quad_form(nu, inv), np.einsum("ki,kij,kj->k", nu, inv, nu))
-
-
-def test_times_small_is_matmul() -> None:
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(6, 7, 3)), rng.normal(size=(6, 3, 5))
-    np.testing.assert_allclose(times_small(a, b), a @ b, atol=1e-12)

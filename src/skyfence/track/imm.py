@@ -13,16 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyfence.track.linalg import symmetrise
-from skyfence.track.models import (
-    CT_JACOBIAN_ROWS,
-    ModelNoise,
-    ct_predict,
-    cv_propagate,
-    cv_transition,
-    cwna_q,
-    sandwich_sparse,
-)
+from skyfence.track.models import ModelNoise, ct_predict, cv_propagate, cv_transition, cwna_q
 from skyfence.types import F64
+
 
 @dataclass(frozen=True, slots=True)
 class MotionModel:
@@ -71,7 +64,7 @@ def predict(models: Sequence[MotionModel], x: F64, P: F64, dt: float,
             Pp[:, k] = cv_propagate(P[:, k], dt) + Q
         elif m.kind == "ct":
             xp[:, k], J = ct_predict(x[:, k], dt)
-            Pp[:, k] = sandwich_sparse(J, P[:, k], CT_JACOBIAN_ROWS) + Q
+            Pp[:, k] = J @ P[:, k] @ np.swapaxes(J, 1, 2) + Q
         else:
             raise ValueError(f"unknown motion model kind {m.kind!r}")
     return xp, symmetrise(Pp)

@@ -29,9 +29,15 @@ def wrap_pi(a: F64) -> F64:
 
 
 class MeasurementModel(Protocol):
-    dim: int
-    #: Probability of detection, for the track-confirmation test.
-    pd: float
+    @property
+    def dim(self) -> int:
+        """Number of measured components."""
+        ...
+
+    @property
+    def pd(self) -> float:
+        """Probability of detection, for the track-confirmation test."""
+        ...
 
     def predict(self, x: F64) -> tuple[F64, F64]:
         """Predicted measurements (n, dim) and Jacobian (n, dim, 7) of states (n, 7)."""
@@ -47,6 +53,10 @@ class MeasurementModel(Protocol):
 
     def visible(self, pos: F64) -> np.ndarray:
         """Whether the sensor can detect targets at ENU positions (n, 3): bool (n,)."""
+        ...
+
+    def enu_noise_trace(self, pos: F64, R: F64) -> F64:
+        """Trace of the ENU covariance (n,) of a measurement with noise R taken at ``pos``."""
         ...
 
     def coverage_extent(self) -> F64 | None:
@@ -73,6 +83,9 @@ class PositionModel:
 
     def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
         return z.copy(), R.copy()
+
+    def enu_noise_trace(self, pos: F64, R: F64) -> F64:
+        return np.full(pos.shape[0], float(np.trace(R)))
 
     def coverage_extent(self) -> F64 | None:
         if math.isinf(self.max_range_m):
@@ -128,6 +141,10 @@ class RadarModel:
         j[:, :, 2] = np.stack([-r * sa * se, -r * ca * se, r * ce], axis=1)
         cov = j @ R @ j.transpose(0, 2, 1)
         return pos, 0.5 * (cov + cov.transpose(0, 2, 1))
+
+    def enu_noise_trace(self, pos: F64, R: F64) -> F64:
+        r2 = ((pos - self.sensor_pos) ** 2).sum(axis=1)
+        return np.asarray(R[0, 0] + r2 * (R[1, 1] + R[2, 2]))
 
     def coverage_extent(self) -> F64 | None:
         if math.isinf(self.max_range_m):

@@ -94,23 +94,3 @@ def cv_propagate(P: F64, dt: float) -> F64:
     out = fp.copy()
     out[:, :, 0:3] += dt * fp[:, :, 3:6]
     return out
-
-
-#: Rows of the coordinated-turn Jacobian that differ from the identity.
-CT_JACOBIAN_ROWS = (0, 1, 2, 3, 4)
-
-
-def sandwich_sparse(J: F64, P: F64, rows: tuple[int, ...]) -> F64:
-    """J P Jᵀ for Jacobians (n, d, d) equal to the identity outside ``rows``.
-
-    Each non-identity row mixes a handful of rows of P with per-track weights;
-    written as whole-array operations (see ``skyfence.track.linalg``).
-    """
-    cols = [np.flatnonzero(np.any(J[:, r, :] != 0.0, axis=0)) for r in rows]
-    jp = P.copy()
-    for r, cs in zip(rows, cols, strict=True):
-        jp[:, r, :] = sum(J[:, r, c, None] * P[:, c, :] for c in cs) if len(cs) else 0.0
-    out = jp.copy()
-    for r, cs in zip(rows, cols, strict=True):
-        out[:, :, r] = sum(J[:, r, c, None] * jp[:, :, c] for c in cs) if len(cs) else 0.0
-    return out

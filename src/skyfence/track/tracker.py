@@ -67,7 +67,8 @@ class TrackerConfig:
         k = len(self.models)
         if len(self.sojourn_s) != k or len(self.initial_mode_probabilities) != k:
             raise SkyfenceError("models, sojourn_s and initial_mode_probabilities differ in length")
-        if not 0 < self.false_track_probability < 0.5 or not 0 < self.true_track_drop_probability < 0.5:
+        probabilities = (self.false_track_probability, self.true_track_drop_probability)
+        if not all(0 < p < 0.5 for p in probabilities):
             raise SkyfenceError("track-test probabilities must be in (0, 0.5)")
         if not 0.5 < self.gate_probability < 1.0:
             raise SkyfenceError("gate_probability must be in (0.5, 1)")
@@ -213,15 +214,16 @@ class Tracker:
         if n:
             xc, Pc = self.xc, self.Pc
             visible = model.visible(xc[:, :3])
-            # Conservative ENU radius: λmax ≤ trace, widened for linearisation error.
-            det_tr = float(np.trace(det_cov, axis1=1, axis2=2).max())
-            radius = 1.5 * np.sqrt(gate * (np.trace(Pc[:, :3, :3], axis1=1, axis2=2) + det_tr))
+            # Conservative ENU radius: λmax ≤ trace, widened for linearisation error; the
+            # measurement noise is taken where the track is, with the batch's largest R.
+            noise_tr = model.enu_noise_trace(xc[:, :3], R.max(axis=0))
+            radius = 1.5 * np.sqrt(gate * (np.trace(Pc[:, :3, :3], axis1=1, axis2=2) + noise_tr))
             ti, dj = candidate_pairs(xc[:, :3], radius, det_pos)
             if ti.size:
                 z_pred, H = model.predict(xc[ti])
                 nu = model.residual(z[dj], z_pred)
                 # Every measurement kind here sees only position: S needs the 3×3 block.
-                S = innovation_cov(Pc[ti, :3, :3], H[:, :, :3], R[dj])
+                S = innovation_cov(Pc[ti, :3, :3], np.ascontiguousarray(H[:, :, :3]), R[dj])
                 S_inv, logdet = inv_logdet(S)
                 d2 = quad_form(nu, S_inv)
                 ok = d2 < gate
