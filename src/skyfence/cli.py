@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,29 +70,38 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="keep the scenario and tracks.csv here (default: a temporary folder)")
+    p.add_argument("--speed", type=float, default=10.0, metavar="X",
+                   help="replay at X times real time; 0 = as fast as possible (default: 10)")
     p.set_defaults(run=_run_demo)
 
 
 class _ProgressLine:
     """One self-overwriting status line on stderr (plain lines when not a terminal)."""
 
-    def __init__(self, *, enabled: bool = True) -> None:
+    def __init__(self, *, enabled: bool = True, speed: float = 0.0) -> None:
         self.enabled = enabled
+        self.speed = speed
         self.tty = sys.stderr.isatty()
         self._last_len = 0
+        self._t0: float | None = None
+        self._wall0 = 0.0
 
     def __call__(self, p: object) -> None:
         from skyfence.pipeline import ScanProgress
 
         if not self.enabled or not isinstance(p, ScanProgress):
             return
+        if self._t0 is None:
+            self._t0, self._wall0 = p.t, time.monotonic()
+        if self.speed > 0:  # pace the replay: scenario time runs `speed` times the wall clock
+            time.sleep(max(0.0, (p.t - self._t0) / self.speed - (time.monotonic() - self._wall0)))
         last = p.index + 1 == p.n_scans
+        text = (f"scan {p.index + 1}/{p.n_scans}  t+{p.t - self._t0:6.1f} s  "
+                f"detections {p.n_detections:4d}  "
+                f"confirmed tracks {p.n_confirmed:5d}  all tracks {p.n_tracks:5d}  "
+                f"wall {p.elapsed_s:6.1f} s")
         if not self.tty and not last and p.index % 50:
             return
-        rate = (p.index + 1) / p.elapsed_s if p.elapsed_s > 0 else 0.0
-        text = (f"scan {p.index + 1}/{p.n_scans}  t={p.t:.1f}  detections {p.n_detections:4d}  "
-                f"confirmed tracks {p.n_confirmed:5d}  all tracks {p.n_tracks:5d}  "
-                f"{rate:6.1f} scans/s")
         if self.tty:
             sys.stderr.write("\r" + text.ljust(self._last_len))
             self._last_len = len(text)
@@ -145,7 +155,7 @@ def _run_demo(args: argparse.Namespace) -> int:
               f"{len(result.scenario.sensors)} sensor(s), {len(result.detections)} detections "
               f"(seed {args.seed})")
         tracks_csv = out / "tracks.csv"
-        stats = track_directory(out, tracks_csv, on_scan=_ProgressLine())
+        stats = track_directory(out, tracks_csv, on_scan=_ProgressLine(speed=args.speed))
         print(f"tracked {stats.n_detections} detections in {stats.tracking_s:.2f} s "
               f"({stats.detections_per_s:,.0f} detections/s, mean scan "
               f"{1e3 * stats.mean_scan_s:.2f} ms, worst {1e3 * stats.worst_scan_s:.2f} ms)")
