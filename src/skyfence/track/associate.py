@@ -24,28 +24,40 @@ IntArray = NDArray[np.intp]
 _KNN = 8
 
 
-def candidate_pairs(track_pos: F64, radius_m: F64, det_pos: F64) -> tuple[IntArray, IntArray]:
+def candidate_pairs(track_pts: F64, radius: F64, det_pts: F64,
+                    periods: F64 | None = None) -> tuple[IntArray, IntArray]:
     """All (track, detection) index pairs within each track's radius, sorted by (track, det).
+
+    Points live in any space with Euclidean distance; a component with a
+    non-zero entry in ``periods`` wraps around with that period (an azimuth).
 
     Most tracks have few detections nearby: a fixed-k nearest-neighbour query
     answers them with whole arrays; only tracks whose k-th neighbour is still
     inside the radius (a crowd) are asked again for every neighbour.
     """
-    n, m = track_pos.shape[0], det_pos.shape[0]
+    n, m = track_pts.shape[0], det_pts.shape[0]
     if n == 0 or m == 0:
         empty = np.empty(0, dtype=np.intp)
         return empty, empty.copy()
-    tree = cKDTree(det_pos)
+    if periods is not None and np.any(periods > 0):
+        wrap = periods > 0
+        det_pts = det_pts.copy()
+        track_pts = track_pts.copy()
+        det_pts[:, wrap] %= periods[wrap]
+        track_pts[:, wrap] %= periods[wrap]
+        tree = cKDTree(det_pts, boxsize=periods)
+    else:
+        tree = cKDTree(det_pts)
     k = min(_KNN, m)
-    dist, idx = tree.query(track_pos, k=k, distance_upper_bound=float(radius_m.max()))
+    dist, idx = tree.query(track_pts, k=k, distance_upper_bound=float(radius.max()))
     dist, idx = dist.reshape(n, k), idx.reshape(n, k)
-    inside = dist <= radius_m[:, None]
+    inside = dist <= radius[:, None]
     crowded = np.flatnonzero(inside[:, -1]) if k < m else np.empty(0, dtype=np.intp)
     inside[crowded] = False
     ti = np.repeat(np.arange(n, dtype=np.intp), inside.sum(axis=1))
     dj = idx[inside].astype(np.intp)
     if crowded.size:
-        hits = tree.query_ball_point(track_pos[crowded], r=radius_m[crowded])
+        hits = tree.query_ball_point(track_pts[crowded], r=radius[crowded])
         counts = np.fromiter((len(h) for h in hits), dtype=np.intp, count=len(hits))
         ti = np.concatenate([ti, np.repeat(crowded, counts)])
         dj = np.concatenate([dj, np.fromiter(itertools.chain.from_iterable(hits),

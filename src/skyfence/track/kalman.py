@@ -12,11 +12,6 @@ from skyfence.types import F64
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def innovation_cov(P: F64, H: F64, R: F64) -> F64:
-    """S = H P Hᵀ + R (k, m, m) for P (k, n, n), H (k, m, n), R (k, m, m)."""
-    return symmetrise(H @ P @ np.swapaxes(H, 1, 2) + R)
-
-
 def update(x: F64, P: F64, nu: F64, H: F64, R: F64) -> tuple[F64, F64, F64]:
     """EKF update of states x (k, n), P (k, n, n) with residuals nu (k, m).
 

@@ -55,8 +55,9 @@ class MeasurementModel(Protocol):
         """Whether the sensor can detect targets at ENU positions (n, 3): bool (n,)."""
         ...
 
-    def enu_noise_trace(self, pos: F64, R: F64) -> F64:
-        """Trace of the ENU covariance (n,) of a measurement with noise R taken at ``pos``."""
+    #: Period of each measurement component (0: not periodic), for gating distances.
+    @property
+    def periods(self) -> F64:
         ...
 
     def coverage_extent(self) -> F64 | None:
@@ -84,8 +85,9 @@ class PositionModel:
     def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
         return z.copy(), R.copy()
 
-    def enu_noise_trace(self, pos: F64, R: F64) -> F64:
-        return np.full(pos.shape[0], float(np.trace(R)))
+    @property
+    def periods(self) -> F64:
+        return np.zeros(3)
 
     def coverage_extent(self) -> F64 | None:
         if math.isinf(self.max_range_m):
@@ -142,9 +144,9 @@ class RadarModel:
         cov = j @ R @ j.transpose(0, 2, 1)
         return pos, 0.5 * (cov + cov.transpose(0, 2, 1))
 
-    def enu_noise_trace(self, pos: F64, R: F64) -> F64:
-        r2 = ((pos - self.sensor_pos) ** 2).sum(axis=1)
-        return np.asarray(R[0, 0] + r2 * (R[1, 1] + R[2, 2]))
+    @property
+    def periods(self) -> F64:
+        return np.array([0.0, TWO_PI, 0.0])
 
     def coverage_extent(self) -> F64 | None:
         if math.isinf(self.max_range_m):

@@ -18,8 +18,8 @@ from skyfence.errors import SkyfenceError
 from skyfence.scenario import Scenario
 from skyfence.track import imm
 from skyfence.track.associate import candidate_pairs, gnn_assign
-from skyfence.track.kalman import innovation_cov, update
-from skyfence.track.linalg import inv_logdet, quad_form
+from skyfence.track.kalman import update
+from skyfence.track.linalg import inv_logdet, quad_form, symmetrise
 from skyfence.track.measurement import MeasurementModel, model_for
 from skyfence.track.models import STATE_DIM, ModelNoise
 from skyfence.types import F64, Detections, Tracks, TrackStatus, TrackUpdate
@@ -212,22 +212,8 @@ class Tracker:
         at = np.empty(0, dtype=np.intp)
         ad = np.empty(0, dtype=np.intp)
         if n:
-            xc, Pc = self.xc, self.Pc
-            visible = model.visible(xc[:, :3])
-            # Conservative ENU radius: λmax ≤ trace, widened for linearisation error; the
-            # measurement noise is taken where the track is, with the batch's largest R.
-            noise_tr = model.enu_noise_trace(xc[:, :3], R.max(axis=0))
-            radius = 1.5 * np.sqrt(gate * (np.trace(Pc[:, :3, :3], axis1=1, axis2=2) + noise_tr))
-            ti, dj = candidate_pairs(xc[:, :3], radius, det_pos)
-            if ti.size:
-                z_pred, H = model.predict(xc[ti])
-                nu = model.residual(z[dj], z_pred)
-                # Every measurement kind here sees only position: S needs the 3×3 block.
-                S = innovation_cov(Pc[ti, :3, :3], np.ascontiguousarray(H[:, :, :3]), R[dj])
-                S_inv, logdet = inv_logdet(S)
-                d2 = quad_form(nu, S_inv)
-                ok = d2 < gate
-                ti, dj, d2, logdet = ti[ok], dj[ok], d2[ok], logdet[ok]
+            visible = model.visible(self.xc[:, :3])
+            ti, dj, d2, logdet = self._gate_pairs(model, gate, z, R)
             if ti.size:
                 # −2 log-likelihood, offset so that every gated pair beats no pair.
                 cost = d2 + logdet - (gate + float(logdet.max()) + 1.0)
@@ -255,6 +241,34 @@ class Tracker:
         self._initiate(det_pos[free], det_cov[free], t)
         confirmed, deleted = self._life_cycle()
         return confirmed, deleted, int(at.size)
+
+    def _gate_pairs(self, model: MeasurementModel, gate: float, z: F64, R: F64
+                    ) -> tuple[NDArray[np.intp], NDArray[np.intp], F64, F64]:
+        """(track, detection) pairs inside the chi-square gate, with d² and ln|S| of each.
+
+        Candidates come from a k-d tree in the sensor's measurement space,
+        scaled by the measurement noise: there a track's gate ellipsoid lies
+        inside a ball of radius √(gate · trace S') (S' the scaled innovation
+        covariance), so the pre-selection is exact, not a heuristic.
+        """
+        z_pred, H = model.predict(self.xc)
+        # Every measurement kind here sees only position: S needs the 3×3 block.
+        HPHt = H[:, :, :3] @ self.Pc[:, :3, :3] @ np.swapaxes(H[:, :, :3], 1, 2)
+        R_max = R.max(axis=0)
+        scale = 1.0 / np.sqrt(np.diag(R_max))
+        S_bound = HPHt + R_max
+        radius = np.sqrt(gate * np.einsum("nii,i->n", S_bound, scale**2))
+        ti, dj = candidate_pairs(z_pred * scale, radius, z * scale, model.periods * scale)
+        nu = model.residual(z[dj], z_pred[ti])
+        if not (R - R[0]).any():  # one noise model for the whole scan: S per track, not per pair
+            S_inv, logdet = inv_logdet(symmetrise(HPHt + R[0]))
+            d2 = quad_form(nu, S_inv[ti])
+            logdet = logdet[ti]
+        else:
+            S_inv, logdet = inv_logdet(symmetrise(HPHt[ti] + R[dj]))
+            d2 = quad_form(nu, S_inv)
+        ok = d2 < gate
+        return ti[ok], dj[ok], d2[ok], logdet[ok]
 
     def _clutter_density(self, sensor: int, z: F64, n_explained: int) -> float:
         """Log of the sensor's clutter density in its measurement space, updated with a scan.
