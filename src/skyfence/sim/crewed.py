@@ -1,12 +1,14 @@
 """Crewed aircraft replayed from real recorded ADS-B trajectories (see data/README.md).
 
-A recording is cleaned once per process: its positions (at the time of the position
-itself, ``last_position`` where the file has it) and its reported velocities
-(groundspeed, track, vertical rate) are fused by a nearly-constant-velocity
-Rauch–Tung–Striebel smoother that rejects outliers (the files hold position jumps,
-stale repeats, and the odd 265 kt or 1,775 ft spike). The smoothed states are then
-interpolated to the scan times with cubic Hermite splines, so that position and
-velocity agree, and never across a gap in the data.
+A recording is cleaned once per process. Spikes are dropped first: positions that
+stand out from their neighbours (a Hampel filter; the files hold position jumps and
+runs of interpolated 1,000 ft height spikes), and reported velocities (groundspeed,
+track, vertical rate) that disagree with the velocity the positions imply (the odd
+265 kt among 40 kt). What is left is fused by a nearly-constant-velocity
+Rauch–Tung–Striebel smoother: positions at the time of the position itself
+(``last_position`` where the file has it), velocities at their report times. The
+smoothed states are interpolated to the scan times by cubic Hermite splines, so
+that position and velocity agree, and never across a gap in the data.
 
 A recording flown near the scenario origin is replayed where it was flown; one from
 elsewhere is moved (horizontally, keeping its height above its own ground) to a
@@ -19,7 +21,7 @@ import gzip
 import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -59,8 +61,9 @@ RECORDINGS: dict[str, RecordingInfo] = {
     # Toulouse: ~145 m above sea level, geoid ~50 m above the ellipsoid.
     "samu31": RecordingInfo("samu31.json.gz", ground_m=195.0),
     # No geoaltitude in this file; its barometric altitude reads 0–125 ft on the
-    # ground at Lydd (13 ft above sea level).
-    "border_control": RecordingInfo("border_control.json.gz", ground_m=0.0, pos_std_m=25.0,
+    # ground at Lydd (13 ft above sea level). Its positions, resampled to 10 s
+    # without their own times, jump by tens of metres.
+    "border_control": RecordingInfo("border_control.json.gz", ground_m=0.0, pos_std_m=40.0,
                                     accel_psd=0.5),
 }
 
@@ -68,8 +71,8 @@ RECORDINGS: dict[str, RecordingInfo] = {
 _HEIGHT_STD_M = 10.0
 _VEL_STD_MPS = np.array([1.5, 1.5, 0.6])  # 1 kt / 1° quantisation horizontally
 _VERTICAL_ACCEL_PSD = 0.3  # m²/s³
-#: Hampel filter: half-window (samples) and the smallest deviation called an outlier,
-#: per axis (m for positions, m/s for velocities).
+#: Hampel filter on positions: half-window (samples) and the smallest deviation (m)
+#: called an outlier, per ENU axis.
 _HAMPEL_HALF = 3
 _HAMPEL_HALF_HEIGHT = 8
 _HAMPEL_POS_M = np.array([150.0, 150.0, 60.0])
@@ -219,7 +222,7 @@ def _smooth(pos_t: F64, pos: F64, vel_t: F64, vel: F64, info: RecordingInfo) -> 
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_recording(name: str) -> Recording:
     """The cleaned recording ``name`` (a key of ``RECORDINGS``); cached per process."""
     info = RECORDINGS[name]

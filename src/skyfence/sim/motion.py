@@ -6,7 +6,7 @@ Far from the origin ENU up is not height above ground (the earth curves away bel
 the tangent plane: about 280 m at 60 km), so :func:`lift` turns ground-frame states
 into true ENU positions and velocities through the geodetic conversion.
 
-Every model decides its controls at the grid times ``k · step_s`` (relative to the
+Every model decides its controls at the grid times ``k · STEP_S`` (relative to the
 scenario start) and holds them for one step, so a trajectory depends on the seed and
 the model, never on when it is sampled; samples between grid times are exact.
 """
@@ -93,12 +93,12 @@ def lift(origin: Origin, ground: F64, rate: F64, *, eps_s: float = 0.05) -> tupl
     (..., 3) its time derivative. The ground point is where the ellipsoid normal
     through (east, north, 0) of the ENU plane meets the ground; the target is
     ``height_m`` above it along that normal. The velocity is the derivative of this
-    map along ``rate`` (a central difference over ±``eps_s``: the map is smooth on
-    the scale of kilometres, so the error is far below a millimetre per second).
+    map along ``rate``, by a forward difference over ``eps_s``: the map bends on the
+    scale of the earth's radius, so the error is below v²/R·eps_s/2, a few tenths of
+    a millimetre per second at 280 m/s.
     """
     pos = _place(origin, ground)
-    d = rate * eps_s
-    vel = (_place(origin, ground + d) - _place(origin, ground - d)) / (2.0 * eps_s)
+    vel = (_place(origin, ground + rate * eps_s) - pos) / eps_s
     return pos, vel
 
 
@@ -116,8 +116,8 @@ class Stepper(Protocol):
         """The arrays to record at t_s + h_s (0 ≤ h_s < STEP_S), state unchanged."""
 
 
-def sample(model: Stepper, times_s: F64, *, step_s: float = STEP_S) -> tuple[F64, ...]:
-    """Run ``model`` over the grid and record ``peek`` at each of ``times_s``.
+def sample(model: Stepper, times_s: F64) -> tuple[F64, ...]:
+    """Run ``model`` over the grid ``k · STEP_S`` and record ``peek`` at each of ``times_s``.
 
     ``times_s`` are sorted, non-negative seconds since the scenario start. Returns
     one array per ``peek`` output, each stacked over time (leading axis T).
@@ -126,17 +126,17 @@ def sample(model: Stepper, times_s: F64, *, step_s: float = STEP_S) -> tuple[F64
     if times.size == 0 or times[0] < 0 or np.any(np.diff(times) < 0):
         raise ValueError("sample times must be a non-empty, sorted, non-negative array")
     # The tolerance keeps a time that is a multiple of the step on that grid point.
-    k_of = np.floor(times / step_s + 1e-9).astype(np.int64)
+    k_of = np.floor(times / STEP_S + 1e-9).astype(np.int64)
     records: list[tuple[F64, ...]] = []
     j = 0
     for k in range(int(k_of[-1]) + 1):
-        t_k = k * step_s
+        t_k = k * STEP_S
         model.decide(t_k)
         while j < times.size and k_of[j] == k:
             records.append(model.peek(t_k, max(float(times[j]) - t_k, 0.0)))
             j += 1
         if j < times.size:
-            model.advance(t_k, step_s)
+            model.advance(t_k, STEP_S)
     return tuple(np.stack(column) for column in zip(*records, strict=True))
 
 
@@ -169,11 +169,11 @@ class HeightProfile:
     ) -> HeightProfile:
         """Random profiles that stay within ``height_m`` at all times."""
         lo, hi = height_m
-        h0 = rng.uniform(lo, hi, n)
-        amp = np.minimum(rng.uniform(*amp_m, n), np.minimum(h0 - lo, hi - h0))
+        h0 = rng.uniform(lo, hi, size=n)
+        amp = np.minimum(rng.uniform(*amp_m, size=n), np.minimum(h0 - lo, hi - h0))
         return HeightProfile(
-            h0_m=h0, amp_m=amp, period_s=rng.uniform(*period_s, n),
-            phase_rad=rng.uniform(0.0, TWO_PI, n),
+            h0_m=h0, amp_m=amp, period_s=rng.uniform(*period_s, size=n),
+            phase_rad=rng.uniform(0.0, TWO_PI, size=n),
         )
 
     def take(self, index: NDArray[np.intp]) -> HeightProfile:
@@ -223,7 +223,7 @@ class TurnModel:
         group: NDArray[np.int64] | None = None,
         first_turn_s: F64 | None = None,
     ) -> None:
-        n = east_m.shape[0]
+        n = int(east_m.shape[0])
         self.rng = rng
         self.e = np.array(east_m, dtype=np.float64)
         self.n = np.array(north_m, dtype=np.float64)
@@ -242,10 +242,22 @@ class TurnModel:
             else np.array(first_turn_s, dtype=np.float64)
         )
 
+    @property
+    def group(self) -> NDArray[np.int64]:
+        return self._group
+
+    @group.setter
+    def group(self, value: NDArray[np.int64]) -> None:
+        self._group = np.asarray(value, dtype=np.int64)
+        self._shared = np.unique(self._group).size < self._group.size
+
     def _draw(self, rows: NDArray[np.intp], lo: float, hi: float) -> F64:
         """One uniform draw per distinct group among ``rows``, broadcast to the rows."""
+        if not self._shared:
+            own: F64 = self.rng.uniform(lo, hi, size=rows.size)
+            return own
         groups, inverse = np.unique(self.group[rows], return_inverse=True)
-        values: F64 = self.rng.uniform(lo, hi, groups.size)[inverse]
+        values: F64 = self.rng.uniform(lo, hi, size=groups.size)[inverse]
         return values
 
     def command(self, rows: NDArray[np.intp], goal_rad: F64, bank_rad: F64) -> None:
@@ -319,14 +331,17 @@ class MultirotorLimits:
     tau_s: float = 1.0
     hover_s: tuple[float, float] = (2.0, 12.0)
     leg_speed_mps: tuple[float, float] = (3.0, 25.0)
+    #: Horizontal length of a leg between waypoints (before clipping to the box).
+    leg_m: tuple[float, float] = (100.0, 1_200.0)
 
 
 class MultirotorModel:
     """Multirotors flying between random waypoints, hovering at each.
 
-    Each picks a waypoint in its box (east, north, height above ground), accelerates
-    towards it at up to ``max_accel_mps2``, cruises at a leg speed, brakes to arrive,
-    hovers for a while, and picks the next. Acceleration is constant within a step.
+    Each picks a waypoint a leg's length away in a random direction, within its box
+    (east, north, height above ground), accelerates towards it at up to
+    ``max_accel_mps2``, cruises at a leg speed, brakes to arrive, hovers for a while,
+    and picks the next. Acceleration is constant within a step.
     """
 
     def __init__(
@@ -338,7 +353,7 @@ class MultirotorModel:
         box_hi: F64,
         limits: MultirotorLimits | None = None,
     ) -> None:
-        n = start.shape[0]
+        n = int(start.shape[0])
         self.rng = rng
         self.lim = limits or MultirotorLimits()
         if self.lim.tau_s < STEP_S:
@@ -352,7 +367,7 @@ class MultirotorModel:
         self.hovering = np.ones(n, dtype=bool)
         self.cruise = np.zeros(n)
         # Some set off at once, others hover first.
-        self.hover_until = rng.uniform(-self.lim.hover_s[1], self.lim.hover_s[1], n)
+        self.hover_until = rng.uniform(-self.lim.hover_s[1], self.lim.hover_s[1], size=n)
 
     def decide(self, t_s: float) -> None:
         lim = self.lim
@@ -362,12 +377,18 @@ class MultirotorModel:
         arrived = np.flatnonzero(~self.hovering & (dist < 2.0) & (speed < 1.5))
         if arrived.size:
             self.hovering[arrived] = True
-            self.hover_until[arrived] = t_s + self.rng.uniform(*lim.hover_s, arrived.size)
+            self.hover_until[arrived] = t_s + self.rng.uniform(*lim.hover_s, size=arrived.size)
         leave = np.flatnonzero(self.hovering & (t_s >= self.hover_until))
         if leave.size:
-            u = self.rng.random((leave.size, 3))
-            self.wp[leave] = self.lo[leave] + u * (self.hi[leave] - self.lo[leave])
-            self.cruise[leave] = self.rng.uniform(*lim.leg_speed_mps, leave.size)
+            k = leave.size
+            dist_m = self.rng.uniform(*lim.leg_m, size=k)
+            bearing = self.rng.uniform(0.0, TWO_PI, size=k)
+            height = self.rng.random(k)
+            wp = self.p[leave] + np.stack(
+                [dist_m * np.sin(bearing), dist_m * np.cos(bearing), np.zeros(k)], axis=-1)
+            wp[:, 2] = self.lo[leave, 2] + height * (self.hi[leave, 2] - self.lo[leave, 2])
+            self.wp[leave] = np.clip(wp, self.lo[leave], self.hi[leave])
+            self.cruise[leave] = self.rng.uniform(*lim.leg_speed_mps, size=leave.size)
             self.hovering[leave] = False
             d = self.wp - self.p
             dist = np.linalg.norm(d, axis=1)

@@ -37,10 +37,9 @@ def coverage(sensor: SensorSpec) -> dict[str, list[float]]:
 
 def clutter(sensor: SensorSpec, region: Region | None, rng: np.random.Generator, n: int) -> F64:
     """``n`` false positions (n, 3) uniform in ``region``, else in the coverage box."""
-    if region is not None:
-        box = region.to_json()
-    else:
-        box = coverage(sensor)
+    if n == 0:
+        return np.empty((0, 3))
+    box = region.to_json() if region is not None else coverage(sensor)
     lo = np.array([box[k][0] for k in ("east_m", "north_m", "up_m")])
     hi = np.array([box[k][1] for k in ("east_m", "north_m", "up_m")])
     out: F64 = lo + rng.random((n, 3)) * (hi - lo)

@@ -92,6 +92,8 @@ def clutter(
 ) -> F64:
     """``n`` false measurements (n, 3): from points uniform in ``region`` if given,
     else uniform in the sensor's coverage box in measurement space."""
+    if n == 0:
+        return np.empty((0, 3))
     if region is not None:
         lo = np.array([region.east_m[0], region.north_m[0], region.up_m[0]])
         hi = np.array([region.east_m[1], region.north_m[1], region.up_m[1]])
@@ -100,7 +102,7 @@ def clutter(
     box = coverage(sensor)
     lo = np.array([box[k][0] for k in ("range_m", "azimuth_rad", "elevation_rad")])
     hi = np.array([box[k][1] for k in ("range_m", "azimuth_rad", "elevation_rad")])
-    z = lo + rng.random((n, 3)) * (hi - lo)
+    z: F64 = lo + rng.random((n, 3)) * (hi - lo)
     z[:, 1] = wrap_azimuth(z[:, 1])
     return z
 

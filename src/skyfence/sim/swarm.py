@@ -51,8 +51,8 @@ def formation(rng: np.random.Generator, n: int, spacing_m: float) -> tuple[F64, 
     rows = math.ceil(n / cols)
     forward = -(row - (rows - 1) / 2.0) * spacing_m
     right = (col - (cols - 1) / 2.0) * spacing_m
-    jitter = rng.uniform(-JITTER, JITTER, (n, 2)) * spacing_m
-    up = rng.uniform(-VERTICAL_JITTER_M, VERTICAL_JITTER_M, n)
+    jitter = rng.uniform(-JITTER, JITTER, size=(n, 2)) * spacing_m
+    up = rng.uniform(-VERTICAL_JITTER_M, VERTICAL_JITTER_M, size=n)
     offsets = np.stack([forward + jitter[:, 0], right + jitter[:, 1], up], axis=-1)
     branch = (col >= cols / 2.0).astype(np.int8) if cols > 1 else (k % 2).astype(np.int8)
     return offsets, branch
@@ -77,7 +77,7 @@ class _Leaders:
             m.command(np.arange(2), goal, np.full(2, SPLIT_BANK_RAD))
             m.course = goal
             turn_s = half / np.abs(m.rate)
-            m.next_turn = t_s + turn_s + m.rng.uniform(*m.policy.gap_s, 2)
+            m.next_turn = t_s + turn_s + m.rng.uniform(*m.policy.gap_s, size=2)
         m.decide(t_s)
 
     def advance(self, t_s: float, h_s: float) -> None:

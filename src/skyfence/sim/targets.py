@@ -84,14 +84,14 @@ def aircraft(
     Heading defaults to the base course if given, else uniform. ``policy`` and
     ``height_m`` override the class's.
     """
-    n = start_en_m.shape[0]
-    speed = rng.uniform(*cls.speed_mps, n)
+    n = int(start_en_m.shape[0])
+    speed = rng.uniform(*cls.speed_mps, size=n)
     height = HeightProfile.draw(
         rng, n, height_m=height_m or cls.height_m, amp_m=cls.height_amp_m,
         period_s=cls.height_period_s,
     )
     if heading_rad is None:
-        heading_rad = (rng.uniform(0.0, 2 * math.pi, n) if course_rad is None
+        heading_rad = (rng.uniform(0.0, 2 * math.pi, size=n) if course_rad is None
                        else np.asarray(course_rad, dtype=np.float64).copy())
     model = TurnModel(
         rng, east_m=start_en_m[:, 0], north_m=start_en_m[:, 1], heading_rad=heading_rad,
@@ -135,8 +135,8 @@ def on_ring(
 ) -> tuple[F64, F64]:
     """``n`` points at a ground range drawn from ``range_m`` and a uniform bearing
     around ``center_m``: (points (n, 2) east/north, bearing_rad (n,) from the centre)."""
-    r = rng.uniform(*range_m, n)
-    bearing = rng.uniform(0.0, 2 * math.pi, n)
+    r = rng.uniform(*range_m, size=n)
+    bearing = rng.uniform(0.0, 2 * math.pi, size=n)
     en = np.stack([center_m[0] + r * np.sin(bearing), center_m[1] + r * np.cos(bearing)],
                   axis=-1)
     return en, bearing
