@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skyfence.errors import InputError
 from skyfence.geo import Origin
@@ -167,3 +169,58 @@ def test_missing_scenario(tmp_path: Path) -> None:
 def test_infinite_range_is_not_written() -> None:
     assert "max_range_m" not in SCENARIO.sensors[1].to_json()
     assert math.isinf(SCENARIO.sensors[1].max_range_m)
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+_CELL = st.one_of(
+    st.sampled_from(["", "r1", "p1", "nan", "inf", "-1", "1e308", "7", "0.5", " 3 ", "x", "1,2"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(_CELL, min_size=6, max_size=10), max_size=6),
+       header_cut=st.integers(0, 8))
+def test_fuzzed_detections_give_input_errors_only(scenario_dir: Path, rows: list[list[str]],
+                                                  header_cut: int) -> None:
+    cols = HEADER.split(",")
+    header = ",".join(cols[: len(cols) - header_cut]) if header_cut < len(cols) else ""
+    text = header + "\n" + "\n".join(",".join(r) for r in rows) + "\n"
+    (scenario_dir / "detections.csv").write_text(text, encoding="utf-8")
+    try:
+        det = read_detections(scenario_dir, SCENARIO)
+    except InputError as err:
+        assert str(err)
+    else:  # whatever was accepted is finite and in range
+        assert np.isfinite(det.t).all()
+        assert np.all(np.diff(det.t) >= 0)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(data=st.binary(max_size=300))
+def test_fuzzed_bytes_as_scenario_json_give_input_errors_only(
+        tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    d = tmp_path_factory.mktemp("fuzz")
+    (d / "scenario.json").write_bytes(data)
+    with pytest.raises(InputError):
+        read_scenario(d)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(doc=st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+        st.sampled_from(["name", "origin", "sensors", "lat_deg", "lon_deg", "alt_m", "id",
+                         "kind", "pd", "position_enu_m", "noise_std", "noise_std_m", "region",
+                         "range_m", "azimuth_rad", "elevation_rad", "east_m"]), kids, max_size=6),
+    max_leaves=20))
+def test_fuzzed_json_documents_give_input_errors_only(doc: object) -> None:
+    from skyfence.scenario import parse_scenario
+
+    try:
+        parse_scenario(doc)
+    except InputError as err:
+        assert err.field is not None or "JSON" in str(err)
