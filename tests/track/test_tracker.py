@@ -157,3 +157,37 @@ def test_track_out_of_radar_cover_is_not_charged_with_misses() -> None:
                             z=np.array([[5_000.0, -2.0, 0.1]]), R=R))
     visible = tracker.sensors[0].visible(tracker.xc[:1, :3])
     assert tracker.misses[0] == (1 if visible[0] else 0)
+
+
+def test_jpda_matches_gnn_when_targets_are_resolvable_and_both_track_well() -> None:
+    """Two targets 50 m apart, 5 m noise: gates overlap, associations are not in doubt."""
+    import dataclasses
+
+    from skyfence.track import TrackerConfig
+
+    sc = Scenario(name="pair", origin=SCENARIO.origin, sensors=(SCENARIO.sensors[1],))
+    rng = np.random.default_rng(4)
+    truth = []
+    scans = []
+    for k in range(30):
+        p = np.array([[0.0, 10.0 * k, 200.0], [50.0, 10.0 * k, 200.0]])
+        truth.append(p)
+        z = p + rng.normal(size=p.shape) * 5.0
+        scans.append(Detections(t=np.full(2, 1.7e9 + k), sensor=np.ones(2, np.int32) * 0, z=z,
+                                R=np.broadcast_to(sc.sensors[0].R, (2, 3, 3)).copy()))
+    results = {}
+    for assoc in ("gnn", "jpda"):
+        tracker = Tracker.from_scenario(
+            sc, config=dataclasses.replace(TrackerConfig(), association=assoc))
+        crowded_seen = False
+        for s in scans:
+            tracker.step(s)
+            if len(tracker) >= 2:
+                crowded_seen |= bool(np.linalg.norm(tracker.xc[0, :3] - tracker.xc[1, :3]) < 80)
+        assert len(tracker) == 2 and crowded_seen
+        err = np.linalg.norm(np.sort(tracker.xc[:, :3], axis=0) - np.sort(truth[-1], axis=0),
+                             axis=1)
+        results[assoc] = err.max()
+        assert (tracker.status == TrackStatus.CONFIRMED).all()
+    assert results["jpda"] < 10.0 and results["gnn"] < 10.0
+    assert abs(results["jpda"] - results["gnn"]) < 2.0

@@ -72,11 +72,11 @@ def predict(models: Sequence[MotionModel], x: F64, P: F64, dt: float,
 
 def combine(mu: F64, x: F64, P: F64) -> tuple[F64, F64]:
     """Moment-matched combined estimate: (n, 7), (n, 7, 7)."""
-    xc = np.einsum("nk,nkd->nd", mu, x)
-    Pc = np.zeros(P.shape[:1] + P.shape[2:])
-    for k in range(mu.shape[1]):
-        dx = x[:, k] - xc
-        Pc += mu[:, k, None, None] * (P[:, k] + dx[:, :, None] * dx[:, None, :])
+    n, k, d = x.shape
+    xc = (mu[:, None, :] @ x)[:, 0]
+    dx = x - xc[:, None, :]
+    Pc = (mu[:, None, :] @ P.reshape(n, k, d * d)).reshape(n, d, d)
+    Pc += (np.swapaxes(dx, 1, 2) * mu[:, None, :]) @ dx
     return xc, symmetrise(Pc)
 
 

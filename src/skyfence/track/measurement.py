@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from skyfence.geo import Origin, height_above_origin_m, radar_horizon_visible
-from skyfence.scenario import SensorSpec
+from skyfence.scenario import Region, SensorSpec
 from skyfence.track.models import STATE_DIM
 from skyfence.types import F64
 
@@ -64,6 +64,16 @@ class MeasurementModel(Protocol):
         """Span of each measurement component over the sensor's cover, if it is bounded."""
         ...
 
+    @property
+    def min_extent(self) -> F64:
+        """Smallest span assumed for each component when the cover is unbounded.
+
+        The clutter density of such a sensor is estimated over the extent of
+        what it has reported; a few early detections must not make that
+        volume (and so the track-confirmation evidence) absurdly small.
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PositionModel:
@@ -72,6 +82,8 @@ class PositionModel:
     sensor_pos: F64
     max_range_m: float
     pd: float = 0.9
+    #: The surveillance volume's spans (east, north, up), when the scenario gives one.
+    region_extent: F64 | None = None
     dim: int = 3
 
     def predict(self, x: F64) -> tuple[F64, F64]:
@@ -90,9 +102,15 @@ class PositionModel:
         return np.zeros(3)
 
     def coverage_extent(self) -> F64 | None:
+        if self.region_extent is not None:
+            return self.region_extent
         if math.isinf(self.max_range_m):
             return None
         return np.full(3, 2.0 * self.max_range_m)
+
+    @property
+    def min_extent(self) -> F64:
+        return np.array([1000.0, 1000.0, 300.0])
 
     def visible(self, pos: F64) -> np.ndarray:
         if math.isinf(self.max_range_m):
@@ -155,6 +173,10 @@ class RadarModel:
         low = max(self.min_elevation_rad, -math.pi / 18)
         return np.array([self.max_range_m, TWO_PI, math.pi / 2 - low])
 
+    @property
+    def min_extent(self) -> F64:
+        return np.array([1000.0, 0.5, 0.1])
+
     def visible(self, pos: F64) -> np.ndarray:
         d = pos - self.sensor_pos
         ground = np.hypot(d[:, 0], d[:, 1])
@@ -166,12 +188,16 @@ class RadarModel:
                           & over_horizon)
 
 
-def model_for(sensor: SensorSpec, origin: Origin) -> MeasurementModel:
+def model_for(sensor: SensorSpec, origin: Origin, region: Region | None = None
+              ) -> MeasurementModel:
     pos = np.asarray(sensor.position_enu_m, dtype=np.float64)
     if sensor.kind == "radar":
         return RadarModel(sensor_pos=pos, max_range_m=sensor.max_range_m,
                           min_elevation_rad=sensor.min_elevation_rad, origin=origin,
                           pd=sensor.pd)
     if sensor.kind == "position":
-        return PositionModel(sensor_pos=pos, max_range_m=sensor.max_range_m, pd=sensor.pd)
+        extent = None if region is None else np.array(
+            [b - a for a, b in (region.east_m, region.north_m, region.up_m)])
+        return PositionModel(sensor_pos=pos, max_range_m=sensor.max_range_m, pd=sensor.pd,
+                             region_extent=extent)
     raise ValueError(f"no measurement model for sensor kind {sensor.kind!r}")

@@ -17,7 +17,7 @@ from scipy.special import gammaincinv
 from skyfence.errors import SkyfenceError
 from skyfence.scenario import Scenario
 from skyfence.track import imm
-from skyfence.track.associate import candidate_pairs, gnn_assign
+from skyfence.track.associate import candidate_pairs, gate_components, gnn_assign
 from skyfence.track.kalman import update
 from skyfence.track.linalg import inv_logdet, quad_form, symmetrise
 from skyfence.track.measurement import MeasurementModel, model_for
@@ -60,6 +60,10 @@ class TrackerConfig:
     #: Prior on a new track's velocity (east/north, up) and turn rate.
     init_velocity_std_mps: tuple[float, float] = (100.0, 20.0)
     init_turn_rate_std_radps: float = 0.1
+    #: Association: "gnn" (one detection per track, optimal overall), or "jpda": tracks
+    #: that share detections with other tracks are updated with every detection in their
+    #: gate, weighted by joint association probabilities (Fitzgerald's cheap JPDA).
+    association: str = "gnn"
     #: Process-noise scale per target class (issue of classification sets the class).
     class_q_scale: Mapping[str, float] = field(default_factory=lambda: {"unknown": 1.0})
 
@@ -70,6 +74,8 @@ class TrackerConfig:
         probabilities = (self.false_track_probability, self.true_track_drop_probability)
         if not all(0 < p < 0.5 for p in probabilities):
             raise SkyfenceError("track-test probabilities must be in (0, 0.5)")
+        if self.association not in ("gnn", "jpda"):
+            raise SkyfenceError(f"association must be 'gnn' or 'jpda', not {self.association!r}")
         if not 0.5 < self.gate_probability < 1.0:
             raise SkyfenceError("gate_probability must be in (0.5, 1)")
 
@@ -111,7 +117,8 @@ class Tracker:
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, config: TrackerConfig | None = None) -> Tracker:
-        return cls([model_for(s, scenario.origin) for s in scenario.sensors], config=config)
+        return cls([model_for(s, scenario.origin, scenario.region) for s in scenario.sensors],
+                   config=config)
 
     # ------------------------------------------------------------------ state arrays
 
@@ -223,7 +230,16 @@ class Tracker:
                 hit_d2, hit_logdet = d2[k], logdet[k]
             log_clutter = self._clutter_density(sensor, z, int(np.count_nonzero(
                 self.status[at] != TrackStatus.TENTATIVE)))
-            self._update_assigned(model, at, z[ad], R[ad], t)
+            if self.config.association == "jpda" and ti.size and not (R - R[0]).any():
+                crowded = self._crowded(n, m, ti, dj)
+                self._update_jpda(model, crowded[ti], ti, dj, d2, logdet, z, R[0], log_clutter)
+                solo = ~crowded[at]
+                self._update_assigned(model, at[solo], z[ad[solo]], R[ad[solo]])
+            else:
+                self._update_assigned(model, at, z[ad], R[ad])
+            self.hits[at] += 1
+            self.misses[at] = 0
+            self.t_last[at] = t
             hit = np.zeros(n, dtype=bool)
             hit[at] = True
             looked = visible | hit
@@ -241,6 +257,66 @@ class Tracker:
         self._initiate(det_pos[free], det_cov[free], t)
         confirmed, deleted = self._life_cycle()
         return confirmed, deleted, int(at.size)
+
+    @staticmethod
+    def _crowded(n: int, m: int, ti: NDArray[np.intp], dj: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """Tracks (n,) whose gate-graph component holds more than one track."""
+        labels = gate_components(n, m, ti, dj)[:n]
+        return np.asarray(np.bincount(labels)[labels] >= 2)
+
+    def _update_jpda(self, model: MeasurementModel, in_crowd: NDArray[np.bool_],
+                     ti: NDArray[np.intp], dj: NDArray[np.intp], d2: F64, logdet: F64, z: F64,
+                     R: F64, log_clutter: float) -> None:
+        """IMM-JPDA update of the tracks of crowded components, over their gated pairs.
+
+        Joint association weights by Fitzgerald's cheap JPDA, β_ij = G_ij /
+        (Σ_j' G_ij' + Σ_i' G_i'j − G_ij + B), whole-array over the pairs; each
+        mode then takes the probabilistic-data-association update with the
+        weighted innovation and its spread.
+        """
+        ti, dj, d2, logdet = ti[in_crowd], dj[in_crowd], d2[in_crowd], logdet[in_crowd]
+        if ti.size == 0:
+            return
+        pd, dim, k = model.pd, model.dim, self._k
+        lam = math.exp(log_clutter)
+        miss = 1.0 - pd * self.config.gate_probability
+        g = pd * np.exp(-0.5 * (d2 + logdet + dim * _LOG_2PI))
+        g_track = np.bincount(ti, g, minlength=len(self))
+        g_det = np.bincount(dj, g, minlength=z.shape[0])
+        beta = g / (g_track[ti] + g_det[dj] - g + miss * lam)
+        tracks, local = np.unique(ti, return_inverse=True)
+        beta0 = np.clip(1.0 - np.bincount(local, beta, minlength=tracks.size), 0.0, 1.0)
+
+        x = self.x[tracks].reshape(-1, STATE_DIM)  # (tracks × modes) filters
+        P = self.P[tracks].reshape(-1, STATE_DIM, STATE_DIM)
+        z_pred, H = model.predict(x)
+        PHt = P @ np.swapaxes(H, 1, 2)
+        S = symmetrise(H @ PHt + R)
+        S_inv, S_logdet = inv_logdet(S)
+        gain = PHt @ S_inv
+        # Every (pair, mode): residual, weighted sums per (track, mode).
+        row = (local[:, None] * k + np.arange(k)).ravel()
+        nu = model.residual(np.repeat(z[dj], k, axis=0), z_pred[row])
+        w = np.repeat(beta, k)
+        nu_bar = np.zeros((x.shape[0], dim))
+        np.add.at(nu_bar, row, w[:, None] * nu)
+        spread = np.zeros((x.shape[0], dim, dim))
+        np.add.at(spread, row, w[:, None, None] * nu[:, :, None] * nu[:, None, :])
+        spread -= nu_bar[:, :, None] * nu_bar[:, None, :]
+        b0 = np.repeat(beta0, k)[:, None, None]
+        KSKt = gain @ S @ np.swapaxes(gain, 1, 2)
+        x = x + (gain @ nu_bar[:, :, None])[:, :, 0]
+        P = symmetrise(P - (1.0 - b0) * KSKt + gain @ spread @ np.swapaxes(gain, 1, 2))
+        # Mode likelihood (Bar-Shalom): miss·λ + Pd Σ_j N(ν_j; S) per (track, mode).
+        lik = np.zeros(x.shape[0])
+        np.add.at(lik, row, pd * np.exp(-0.5 * (quad_form(nu, S_inv[row]) + S_logdet[row]
+                                                + dim * _LOG_2PI)))
+        self.x[tracks] = x.reshape(-1, k, STATE_DIM)
+        self.P[tracks] = P.reshape(-1, k, STATE_DIM, STATE_DIM)
+        loglik = np.log(np.maximum(lik + miss * lam, 1e-300)).reshape(-1, k)
+        self.mu[tracks] = imm.reweight(self.mu[tracks], loglik)
+        self.xc[tracks], self.Pc[tracks] = imm.combine(self.mu[tracks], self.x[tracks],
+                                                       self.P[tracks])
 
     def _gate_pairs(self, model: MeasurementModel, gate: float, z: F64, R: F64
                     ) -> tuple[NDArray[np.intp], NDArray[np.intp], F64, F64]:
@@ -287,24 +363,25 @@ class Tracker:
         model = self.sensors[sensor]
         span = model.coverage_extent()
         if span is None:
-            span = np.maximum(self._z_hi[sensor, :model.dim] - self._z_lo[sensor, :model.dim], 1e-3)
+            span = np.maximum(self._z_hi[sensor, :model.dim] - self._z_lo[sensor, :model.dim],
+                              model.min_extent)
         return math.log(max(float(self._clutter_count[sensor]), 1.0)) - float(np.log(span).sum())
 
-    def _update_assigned(self, model: MeasurementModel, at: NDArray[np.intp], z: F64, R: F64,
-                         t: float) -> None:
+    def _update_assigned(self, model: MeasurementModel, at: NDArray[np.intp], z: F64,
+                         R: F64) -> None:
         if at.size == 0:
             return
-        loglik = np.empty((at.size, self._k))
-        for k in range(self._k):  # over the few IMM modes
-            xk, Pk = self.x[at, k], self.P[at, k]
-            z_pred, H = model.predict(xk)
-            nu = model.residual(z, z_pred)
-            self.x[at, k], self.P[at, k], loglik[:, k] = update(xk, Pk, nu, H, R)
-        self.mu[at] = imm.reweight(self.mu[at], loglik)
+        k = self._k
+        # All IMM modes of all assigned tracks as one stack of (tracks × modes) filters.
+        x = self.x[at].reshape(-1, STATE_DIM)
+        P = self.P[at].reshape(-1, STATE_DIM, STATE_DIM)
+        z_pred, H = model.predict(x)
+        nu = model.residual(np.repeat(z, k, axis=0), z_pred)
+        x, P, loglik = update(x, P, nu, H, np.repeat(R, k, axis=0))
+        self.x[at] = x.reshape(-1, k, STATE_DIM)
+        self.P[at] = P.reshape(-1, k, STATE_DIM, STATE_DIM)
+        self.mu[at] = imm.reweight(self.mu[at], loglik.reshape(-1, k))
         self.xc[at], self.Pc[at] = imm.combine(self.mu[at], self.x[at], self.P[at])
-        self.hits[at] += 1
-        self.misses[at] = 0
-        self.t_last[at] = t
 
     def _initiate(self, pos: F64, cov: F64, t: float) -> None:
         m = pos.shape[0]
