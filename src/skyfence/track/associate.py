@@ -49,10 +49,14 @@ def candidate_pairs(track_pts: F64, radius: F64, det_pts: F64,
     else:
         tree = cKDTree(det_pts)
     k = min(_KNN, m)
-    dist, idx = tree.query(track_pts, k=k, distance_upper_bound=float(radius.max()))
+    # A few wide gates (new tracks) would make the bound of every k-NN search wide:
+    # they go with the crowded tracks to the ball query instead.
+    bound = float(np.quantile(radius, 0.95)) if n > 50 else float(radius.max())
+    wide = radius > bound
+    dist, idx = tree.query(track_pts, k=k, distance_upper_bound=bound)
     dist, idx = dist.reshape(n, k), idx.reshape(n, k)
     inside = dist <= radius[:, None]
-    crowded = np.flatnonzero(inside[:, -1]) if k < m else np.empty(0, dtype=np.intp)
+    crowded = np.flatnonzero((inside[:, -1] if k < m else False) | wide)
     inside[crowded] = False
     ti = np.repeat(np.arange(n, dtype=np.intp), inside.sum(axis=1))
     dj = idx[inside].astype(np.intp)
@@ -83,6 +87,25 @@ def gnn_assign(
     weight by one constant (to make them positive, as the solver needs) does
     not change the optimum.
     """
+    if ti.size == 0:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty.copy()
+    # A pair that is its track's only candidate and its detection's only candidate is a
+    # component of its own: taken as it is (its cost is negative); the rest is matched.
+    alone = (np.bincount(ti, minlength=n_tracks)[ti] == 1) & (
+        np.bincount(dj, minlength=n_dets)[dj] == 1) & (cost < 0)
+    if alone.any():
+        rest = ~alone
+        at, ad = _match(n_tracks, n_dets, ti[rest], dj[rest], cost[rest])
+        at = np.concatenate([ti[alone], at])
+        ad = np.concatenate([dj[alone], ad])
+        order = np.argsort(at, kind="stable")
+        return at[order], ad[order]
+    return _match(n_tracks, n_dets, ti, dj, cost)
+
+
+def _match(n_tracks: int, n_dets: int, ti: IntArray, dj: IntArray, cost: F64
+           ) -> tuple[IntArray, IntArray]:
     if ti.size == 0:
         empty = np.empty(0, dtype=np.intp)
         return empty, empty.copy()

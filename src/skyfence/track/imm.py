@@ -57,8 +57,11 @@ def predict(models: Sequence[MotionModel], x: F64, P: F64, dt: float,
     """Predict each model's estimate over ``dt`` s. ``q_scale`` (n,) scales process noise."""
     xp = np.empty_like(x)
     Pp = np.empty_like(P)
+    uniform = q_scale.size == 0 or bool((q_scale == q_scale[0]).all())
     for k, m in enumerate(models):  # over the few IMM modes, not over tracks
-        Q = cwna_q(dt, m.noise)[None, :, :] * q_scale[:, None, None]
+        q = cwna_q(dt, m.noise)
+        # One (7, 7) matrix when every track has the same class scale, the common case.
+        Q = q * float(q_scale[0]) if uniform and q_scale.size else q[None] * q_scale[:, None, None]
         if m.kind == "cv":
             xp[:, k] = x[:, k] @ cv_transition(dt).T
             Pp[:, k] = cv_propagate(P[:, k], dt) + Q

@@ -16,12 +16,11 @@ from scipy.special import gammaincinv
 
 from skyfence.errors import SkyfenceError
 from skyfence.scenario import Scenario
-from skyfence.track import imm
+from skyfence.track import fused, imm
 from skyfence.track.associate import candidate_pairs, gate_components, gnn_assign
-from skyfence.track.kalman import update
 from skyfence.track.linalg import inv_logdet, quad_form, symmetrise
 from skyfence.track.measurement import MeasurementModel, model_for
-from skyfence.track.models import STATE_DIM, ModelNoise
+from skyfence.track.models import STATE_DIM, ModelNoise, cwna_q
 from skyfence.types import F64, Detections, Tracks, TrackStatus, TrackUpdate
 
 DEFAULT_MODELS = (
@@ -100,6 +99,7 @@ class Tracker:
         self.config = cfg = config or TrackerConfig()
         self.sensors = tuple(sensors)
         self._k = len(cfg.models)
+        self._kinds = np.array([fused.CT if m.kind == "ct" else fused.CV for m in cfg.models])
         # Chi-square quantile with m degrees of freedom, via the regularised gamma inverse.
         self._gate = {m.dim: float(2.0 * gammaincinv(m.dim / 2.0, cfg.gate_probability))
                       for m in self.sensors}
@@ -203,10 +203,9 @@ class Tracker:
         if dt <= 0.0:
             return
         pi = imm.transition_probabilities(dt, self.config.sojourn_s)
-        x0, P0, c_bar = imm.mix(self.mu, self.x, self.P, pi)
-        self.x, self.P = imm.predict(self.config.models, x0, P0, dt, self.q_scale)
-        self.mu = c_bar
-        self.xc, self.Pc = imm.combine(self.mu, self.x, self.P)
+        Q = np.stack([cwna_q(dt, m.noise) for m in self.config.models])
+        fused.imm_predict(self.mu, self.x, self.P, pi, dt, self._kinds, Q, self.q_scale,
+                          self.xc, self.Pc)
         self.t = t
 
     def _scan(self, t: float, sensor: int, z: F64, R: F64
@@ -371,17 +370,15 @@ class Tracker:
                          R: F64) -> None:
         if at.size == 0:
             return
-        k = self._k
-        # All IMM modes of all assigned tracks as one stack of (tracks × modes) filters.
-        x = self.x[at].reshape(-1, STATE_DIM)
-        P = self.P[at].reshape(-1, STATE_DIM, STATE_DIM)
-        z_pred, H = model.predict(x)
+        k, n = self._k, at.size
+        x, P, mu = self.x[at], self.P[at], self.mu[at]
+        z_pred, H = model.predict(x.reshape(-1, STATE_DIM))
         nu = model.residual(np.repeat(z, k, axis=0), z_pred)
-        x, P, loglik = update(x, P, nu, H, np.repeat(R, k, axis=0))
-        self.x[at] = x.reshape(-1, k, STATE_DIM)
-        self.P[at] = P.reshape(-1, k, STATE_DIM, STATE_DIM)
-        self.mu[at] = imm.reweight(self.mu[at], loglik.reshape(-1, k))
-        self.xc[at], self.Pc[at] = imm.combine(self.mu[at], self.x[at], self.P[at])
+        xc = np.empty((n, STATE_DIM))
+        Pc = np.empty((n, STATE_DIM, STATE_DIM))
+        fused.imm_update(x, P, mu, H.reshape(n, k, model.dim, STATE_DIM),
+                         nu.reshape(n, k, model.dim), np.ascontiguousarray(R), xc, Pc)
+        self.x[at], self.P[at], self.mu[at], self.xc[at], self.Pc[at] = x, P, mu, xc, Pc
 
     def _initiate(self, pos: F64, cov: F64, t: float) -> None:
         m = pos.shape[0]
