@@ -25,11 +25,13 @@ _KNN = 8
 
 
 def candidate_pairs(track_pts: F64, radius: F64, det_pts: F64,
-                    periods: F64 | None = None) -> tuple[IntArray, IntArray]:
+                    periods: F64 | None = None, *, p: float = 2.0
+                    ) -> tuple[IntArray, IntArray]:
     """All (track, detection) index pairs within each track's radius, sorted by (track, det).
 
-    Points live in any space with Euclidean distance; a component with a
-    non-zero entry in ``periods`` wraps around with that period (an azimuth).
+    Distances are Minkowski p-norms (``p=inf``: each track's radius is the
+    half-width of a cube); a component with a non-zero entry in ``periods``
+    wraps around with that period (an azimuth).
 
     Most tracks have few detections nearby: a fixed-k nearest-neighbour query
     answers them with whole arrays; only tracks whose k-th neighbour is still
@@ -53,7 +55,7 @@ def candidate_pairs(track_pts: F64, radius: F64, det_pts: F64,
     # they go with the crowded tracks to the ball query instead.
     bound = float(np.quantile(radius, 0.95)) if n > 50 else float(radius.max())
     wide = radius > bound
-    dist, idx = tree.query(track_pts, k=k, distance_upper_bound=bound)
+    dist, idx = tree.query(track_pts, k=k, distance_upper_bound=bound, p=p)
     dist, idx = dist.reshape(n, k), idx.reshape(n, k)
     inside = dist <= radius[:, None]
     crowded = np.flatnonzero((inside[:, -1] if k < m else False) | wide)
@@ -61,7 +63,7 @@ def candidate_pairs(track_pts: F64, radius: F64, det_pts: F64,
     ti = np.repeat(np.arange(n, dtype=np.intp), inside.sum(axis=1))
     dj = idx[inside].astype(np.intp)
     if crowded.size:
-        hits = tree.query_ball_point(track_pts[crowded], r=radius[crowded])
+        hits = tree.query_ball_point(track_pts[crowded], r=radius[crowded], p=p)
         counts = np.fromiter((len(h) for h in hits), dtype=np.intp, count=len(hits))
         ti = np.concatenate([ti, np.repeat(crowded, counts)])
         dj = np.concatenate([dj, np.fromiter(itertools.chain.from_iterable(hits),

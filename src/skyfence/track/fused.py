@@ -250,3 +250,21 @@ def imm_update(x: F64, P: F64, mu: F64, H: F64, nu: F64, R: F64, xc: F64,
         for j in range(k):
             mu[t, j] = loglik[j] / total
         _combine_one(mu[t], x[t], P[t], xc[t], Pc[t])
+
+
+def warm_up(k: int, dims: tuple[int, ...]) -> None:
+    """Load (or compile) the kernels for ``k`` modes and these measurement sizes now.
+
+    The first call of a numba kernel in a process costs ~0.4 s even from the
+    cache; a tracker pays it when it is built, not in its first scans.
+    """
+    x = np.zeros((1, k, _D))
+    P = np.broadcast_to(np.eye(_D), (1, k, _D, _D)).copy()
+    mu = np.full((1, k), 1.0 / k)
+    xc, Pc = np.empty((1, _D)), np.empty((1, _D, _D))
+    imm_predict(mu, x, P, np.eye(k), 1.0, np.zeros(k, dtype=np.int64),
+                np.zeros((k, _D, _D)), np.ones(1), xc, Pc)
+    for m in dims:
+        H = np.zeros((1, k, m, _D))
+        H[0, :, np.arange(m), np.arange(m)] = 1.0
+        imm_update(x, P, mu, H, np.zeros((1, k, m)), np.eye(m)[None], xc, Pc)

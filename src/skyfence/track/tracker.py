@@ -100,6 +100,7 @@ class Tracker:
         self.sensors = tuple(sensors)
         self._k = len(cfg.models)
         self._kinds = np.array([fused.CT if m.kind == "ct" else fused.CV for m in cfg.models])
+        fused.warm_up(self._k, tuple(sorted({m.dim for m in self.sensors})))
         # Chi-square quantile with m degrees of freedom, via the regularised gamma inverse.
         self._gate = {m.dim: float(2.0 * gammaincinv(m.dim / 2.0, cfg.gate_probability))
                       for m in self.sensors}
@@ -321,19 +322,20 @@ class Tracker:
                     ) -> tuple[NDArray[np.intp], NDArray[np.intp], F64, F64]:
         """(track, detection) pairs inside the chi-square gate, with d² and ln|S| of each.
 
-        Candidates come from a k-d tree in the sensor's measurement space,
-        scaled by the measurement noise: there a track's gate ellipsoid lies
-        inside a ball of radius √(gate · trace S') (S' the scaled innovation
-        covariance), so the pre-selection is exact, not a heuristic.
+        Candidates come from a k-d tree in the sensor's measurement space: the
+        gate ellipsoid νᵀS⁻¹ν < gate reaches exactly √(gate · S_ii) along axis
+        i, so it lies inside that box, and the box inside a cube once the axes
+        are scaled by the typical track's extents. The pre-selection is exact,
+        not a heuristic, and stays tight however elongated the gates are.
         """
         z_pred, H = model.predict(self.xc)
         # Every measurement kind here sees only position: S needs the 3×3 block.
         HPHt = H[:, :, :3] @ self.Pc[:, :3, :3] @ np.swapaxes(H[:, :, :3], 1, 2)
-        R_max = R.max(axis=0)
-        scale = 1.0 / np.sqrt(np.diag(R_max))
-        S_bound = HPHt + R_max
-        radius = np.sqrt(gate * np.einsum("nii,i->n", S_bound, scale**2))
-        ti, dj = candidate_pairs(z_pred * scale, radius, z * scale, model.periods * scale)
+        half = np.sqrt(gate * (np.diagonal(HPHt, axis1=1, axis2=2) + np.diag(R.max(axis=0))))
+        scale = 1.0 / np.median(half, axis=0)
+        radius = (half * scale).max(axis=1)
+        ti, dj = candidate_pairs(z_pred * scale, radius, z * scale, model.periods * scale,
+                                 p=np.inf)
         nu = model.residual(z[dj], z_pred[ti])
         if not (R - R[0]).any():  # one noise model for the whole scan: S per track, not per pair
             S_inv, logdet = inv_logdet(symmetrise(HPHt + R[0]))
