@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -193,10 +192,8 @@ def test_bad_arguments(kwargs: dict[str, object], field: str) -> None:
     assert err.value.field == field
 
 
-def test_ten_thousand_targets_for_a_minute_is_quick() -> None:
-    t0 = time.perf_counter()
+def test_ten_thousand_targets_for_a_minute() -> None:
+    # Its speed is measured by the benchmark (bench/), not asserted here.
     r = sim.build("spread", n_targets=10_000, duration_s=60.0)
-    elapsed = time.perf_counter() - t0
     assert len(r.target_kind) == 10_000 and len(r.truth) == 600_000
     assert len(r.scan_times[0]) == 60
-    assert elapsed < 20.0  # a few seconds on a laptop; generous for shared CI
