@@ -46,3 +46,13 @@ def test_gnn_assign_is_optimal(seed: int, n: int, m: int, density: float) -> Non
     pairs = {(int(a), int(b)): float(c) for a, b, c in zip(ti, dj, cost, strict=True)}
     got = sum(pairs[(int(a), int(b))] for a, b in zip(at, ad, strict=True))
     assert abs(got - _brute_force(n, m, pairs)) < 1e-9
+
+
+def test_candidate_cap_keeps_the_nearest() -> None:
+    rng = np.random.default_rng(3)
+    dets = rng.uniform(-100, 100, (300, 3))
+    tracks = np.zeros((1, 3))
+    ti, dj = candidate_pairs(tracks, np.array([1e6]), dets, max_per_track=10)
+    assert ti.size == 10
+    d = np.linalg.norm(dets, axis=1)
+    assert set(dj.tolist()) == set(np.argsort(d)[:10].tolist())

@@ -25,17 +25,18 @@ _KNN = 8
 
 
 def candidate_pairs(track_pts: F64, radius: F64, det_pts: F64,
-                    periods: F64 | None = None, *, p: float = 2.0
-                    ) -> tuple[IntArray, IntArray]:
-    """All (track, detection) index pairs within each track's radius, sorted by (track, det).
+                    periods: F64 | None = None, *, p: float = 2.0,
+                    max_per_track: int | None = None) -> tuple[IntArray, IntArray]:
+    """(track, detection) index pairs within each track's radius, sorted by (track, det).
 
     Distances are Minkowski p-norms (``p=inf``: each track's radius is the
     half-width of a cube); a component with a non-zero entry in ``periods``
-    wraps around with that period (an azimuth).
+    wraps around with that period (an azimuth). With ``max_per_track``, a
+    track keeps only that many of its nearest detections.
 
     Most tracks have few detections nearby: a fixed-k nearest-neighbour query
     answers them with whole arrays; only tracks whose k-th neighbour is still
-    inside the radius (a crowd) are asked again for every neighbour.
+    inside the radius (a crowd) are asked again.
     """
     n, m = track_pts.shape[0], det_pts.shape[0]
     if n == 0 or m == 0:
@@ -62,7 +63,15 @@ def candidate_pairs(track_pts: F64, radius: F64, det_pts: F64,
     inside[crowded] = False
     ti = np.repeat(np.arange(n, dtype=np.intp), inside.sum(axis=1))
     dj = idx[inside].astype(np.intp)
-    if crowded.size:
+    if crowded.size and max_per_track is not None:
+        k2 = min(max_per_track, m)
+        d2, i2 = tree.query(track_pts[crowded], k=k2, p=p,
+                            distance_upper_bound=float(radius[crowded].max()))
+        d2, i2 = d2.reshape(crowded.size, k2), i2.reshape(crowded.size, k2)
+        ok = d2 <= radius[crowded, None]
+        ti = np.concatenate([ti, np.repeat(crowded, ok.sum(axis=1))])
+        dj = np.concatenate([dj, i2[ok].astype(np.intp)])
+    elif crowded.size:
         hits = tree.query_ball_point(track_pts[crowded], r=radius[crowded], p=p)
         counts = np.fromiter((len(h) for h in hits), dtype=np.intp, count=len(hits))
         ti = np.concatenate([ti, np.repeat(crowded, counts)])
@@ -80,14 +89,11 @@ def gnn_assign(
     ``cost`` (p,) is the cost of pairing ``ti[k]`` with ``dj[k]`` relative to
     leaving both unassigned (cost 0); only negative costs can be worth taking.
     Solved exactly, for all components of the gate graph at once, as a
-    perfect matching on an augmented sparse graph: rows are tracks plus one
-    "unassigned" row per detection, columns are detections plus one "missed"
-    column per track. Pair (i, j) is the edge track i → det j; its twin edge
-    (unassigned row j → missed column i) lets both dummies pair up when (i, j)
-    is taken, so the augmented graph stays as sparse as the gate graph. A
-    perfect matching has exactly n_tracks + n_dets edges, so shifting every
-    weight by one constant (to make them positive, as the solver needs) does
-    not change the optimum.
+    minimum-weight matching that covers every track on a sparse graph whose
+    columns are the detections plus one "missed" column per track; the graph
+    stays as sparse as the gate graph. Every such matching has exactly
+    n_tracks edges, so shifting every weight by one constant (to make them
+    positive, as the solver needs) does not change the optimum.
     """
     if ti.size == 0:
         empty = np.empty(0, dtype=np.intp)
@@ -111,15 +117,19 @@ def _match(n_tracks: int, n_dets: int, ti: IntArray, dj: IntArray, cost: F64
     if ti.size == 0:
         empty = np.empty(0, dtype=np.intp)
         return empty, empty.copy()
-    n = n_tracks + n_dets
+    # Only the tracks and detections that have a pair: rows with nothing but their
+    # "missed" column slow the solver down a lot (measured ~25× on 10,000 tracks).
+    tracks, ti = np.unique(ti, return_inverse=True)
+    dets, dj = np.unique(dj, return_inverse=True)
+    n, m = tracks.size, dets.size
     shift = 1.0 - min(float(cost.min()), 0.0)
-    rows = np.concatenate([ti, np.arange(n_tracks), n_tracks + np.arange(n_dets), n_tracks + dj])
-    cols = np.concatenate([dj, n_dets + np.arange(n_tracks), np.arange(n_dets), n_dets + ti])
-    w = np.concatenate([cost + shift, np.full(n_tracks + n_dets, shift), np.full(ti.size, shift)])
-    graph = sp.csr_matrix((w, (rows, cols)), shape=(n, n))
+    rows = np.concatenate([ti, np.arange(n)])
+    cols = np.concatenate([dj, m + np.arange(n)])
+    w = np.concatenate([cost + shift, np.full(n, shift)])
+    graph = sp.csr_matrix((w, (rows, cols)), shape=(n, m + n))
     row_ind, col_ind = min_weight_full_bipartite_matching(graph)
-    real = (row_ind < n_tracks) & (col_ind < n_dets)
-    return row_ind[real].astype(np.intp), col_ind[real].astype(np.intp)
+    real = col_ind < m
+    return tracks[row_ind[real]].astype(np.intp), dets[col_ind[real]].astype(np.intp)
 
 
 def gate_components(n_tracks: int, n_dets: int, ti: IntArray, dj: IntArray) -> IntArray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 from scipy.special import gammaincinv
 
 from skyfence.errors import SkyfenceError
@@ -53,12 +54,19 @@ class TrackerConfig:
     clutter_smoothing: float = 0.1
     #: Delete after this many consecutive missed looks (tentative, confirmed).
     max_misses_tentative: int = 2
-    max_misses_confirmed: int = 5
+    max_misses_confirmed: int = 4
     #: Delete when √trace of the position covariance exceeds this (coasting out of cover).
     max_position_std_m: float = 2000.0
     #: Prior on a new track's velocity (east/north, up) and turn rate.
     init_velocity_std_mps: tuple[float, float] = (100.0, 20.0)
     init_turn_rate_std_radps: float = 0.1
+    #: A new track with two or more established tracks within this distance starts with
+    #: their velocity (a swarm member); its uncertainty is their spread, at least the floor.
+    group_radius_m: float = 150.0
+    group_velocity_floor_mps: float = 5.0
+    #: A track considers at most this many of its nearest detections (a new track in a
+    #: swarm of thousands would otherwise weigh every drone inside its wide first gate).
+    max_candidates_per_track: int = 16
     #: Association: "gnn" (one detection per track, optimal overall), or "jpda": tracks
     #: that share detections with other tracks are updated with every detection in their
     #: gate, weighted by joint association probabilities (Fitzgerald's cheap JPDA).
@@ -222,8 +230,10 @@ class Tracker:
             visible = model.visible(self.xc[:, :3])
             ti, dj, d2, logdet = self._gate_pairs(model, gate, z, R)
             if ti.size:
-                # −2 log-likelihood, offset so that every gated pair beats no pair.
-                cost = d2 + logdet - (gate + float(logdet.max()) + 1.0)
+                # Mahalanobis distance, offset so that every gated pair beats no pair.
+                # (Adding ln|S| to prefer confident tracks measured worse on swarms:
+                # it keeps a drone's new track from ever winning its detections back.)
+                cost = d2 - (gate + 1.0)
                 at, ad = gnn_assign(n, m, ti, dj, cost)
                 # The gated pair behind each assignment (pairs are sorted by (track, det)).
                 k = np.searchsorted(ti * m + dj, at * m + ad)
@@ -335,7 +345,7 @@ class Tracker:
         scale = 1.0 / np.median(half, axis=0)
         radius = (half * scale).max(axis=1)
         ti, dj = candidate_pairs(z_pred * scale, radius, z * scale, model.periods * scale,
-                                 p=np.inf)
+                                 p=np.inf, max_per_track=self.config.max_candidates_per_track)
         nu = model.residual(z[dj], z_pred[ti])
         if not (R - R[0]).any():  # one noise model for the whole scan: S per track, not per pair
             S_inv, logdet = inv_logdet(symmetrise(HPHt + R[0]))
@@ -395,6 +405,7 @@ class Tracker:
         P[:, 3, 3] = P[:, 4, 4] = vh**2
         P[:, 5, 5] = vu**2
         P[:, 6, 6] = cfg.init_turn_rate_std_radps**2
+        self._borrow_group_velocity(pos, x, P)
         ids = np.arange(self._next_id, self._next_id + m, dtype=np.int64)
         self._next_id += m
         self._append(
@@ -415,6 +426,37 @@ class Tracker:
         )
         if self.t is None:
             self.t = t
+
+    def _borrow_group_velocity(self, pos: F64, x: F64, P: F64) -> None:
+        """Start a new track near established ones with their velocity (in place).
+
+        A drone of a swarm flies with its neighbours: a detection among
+        established tracks takes their mean velocity, with their spread (at least
+        ``group_velocity_floor_mps``) as its uncertainty, instead of the wide
+        prior. With the wide prior its gate would cover the whole swarm and its
+        next detections would go to the established neighbours, leaving the
+        drone untracked.
+        """
+        cfg = self.config
+        est = np.flatnonzero(self.status != TrackStatus.TENTATIVE)
+        if est.size == 0 or cfg.group_radius_m <= 0:
+            return
+        tree = cKDTree(self.xc[est, :3])
+        dist, idx = tree.query(pos, k=min(8, est.size), distance_upper_bound=cfg.group_radius_m)
+        dist, idx = dist.reshape(pos.shape[0], -1), idx.reshape(pos.shape[0], -1)
+        near = np.isfinite(dist)
+        count = near.sum(axis=1)
+        grouped = count >= 2
+        if not grouped.any():
+            return
+        v = self.xc[est[np.where(near, idx, 0)], 3:6] * near[:, :, None]  # (m, k, 3)
+        mean = v.sum(axis=1) / np.maximum(count, 1)[:, None]
+        var = ((v - mean[:, None, :]) ** 2 * near[:, :, None]).sum(axis=1) / np.maximum(
+            count - 1, 1)[:, None]
+        var = np.maximum(var, cfg.group_velocity_floor_mps**2)
+        g = np.flatnonzero(grouped)
+        x[g, :, 3:6] = mean[g, None, :]
+        P[g, 3, 3], P[g, 4, 4], P[g, 5, 5] = var[g, 0], var[g, 1], var[g, 2]
 
     def _life_cycle(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         cfg = self.config
