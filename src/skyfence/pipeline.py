@@ -77,7 +77,7 @@ def run_tracker(
     total = worst = 0.0
     confirmed_ids: set[int] = set()
     begin = clock()
-    started_before = tracker._next_id
+    started_before = tracker.tracks_started
     for k, (a, b) in enumerate(zip(starts, ends, strict=True)):  # over scans
         t0 = clock()
         update = tracker.step(det.take(slice(a, b)))
@@ -95,7 +95,7 @@ def run_tracker(
     n = len(starts)
     return RunStats(n_scans=n, n_detections=len(det), tracking_s=total,
                     mean_scan_s=total / n if n else 0.0, worst_scan_s=worst,
-                    tracks_started=tracker._next_id - started_before,
+                    tracks_started=tracker.tracks_started - started_before,
                     tracks_confirmed=len(confirmed_ids))
 
 

@@ -163,6 +163,11 @@ class Tracker:
     def __len__(self) -> int:
         return int(self.id.shape[0])
 
+    @property
+    def tracks_started(self) -> int:
+        """Tracks started over the tracker's life (ids are never reused)."""
+        return self._next_id - 1
+
     # ------------------------------------------------------------------ public API
 
     def step(self, detections: Detections) -> TrackUpdate:
