@@ -121,10 +121,6 @@ TRUTH_CSV_SCHEMA = Schema(
 )
 
 
-def _empty(shape: tuple[int, ...], dtype: type | str) -> NDArray[np.generic]:
-    return np.empty(shape, dtype=dtype)
-
-
 @dataclass(frozen=True, slots=True)
 class Detections:
     """A batch of detections (see ``DETECTIONS_SCHEMA``)."""

@@ -227,7 +227,6 @@ class Tracker:
         self._advance(t)
         model = self.sensors[sensor]
         gate = self._gate[model.dim]
-        det_pos, det_cov = model.to_enu(z, R)
         n, m = len(self), z.shape[0]
         at = np.empty(0, dtype=np.intp)
         ad = np.empty(0, dtype=np.intp)
@@ -269,7 +268,7 @@ class Tracker:
             self._clutter_density(sensor, z, 0)
         free = np.ones(m, dtype=bool)
         free[ad] = False
-        self._initiate(det_pos[free], det_cov[free], t)
+        self._initiate(*model.to_enu(z[free], R[free]), t)
         confirmed, deleted = self._life_cycle()
         return confirmed, deleted, int(at.size)
 
