@@ -1,5 +1,7 @@
 """Tracker properties: determinism, order independence, SPD covariances, ids, time order."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -191,3 +193,34 @@ def test_jpda_matches_gnn_when_targets_are_resolvable_and_both_track_well() -> N
         assert (tracker.status == TrackStatus.CONFIRMED).all()
     assert results["jpda"] < 10.0 and results["gnn"] < 10.0
     assert abs(results["jpda"] - results["gnn"]) < 2.0
+
+
+def _radar_only(clutter_per_scan: float) -> Scenario:
+    radar = dataclasses.replace(SCENARIO.sensors[0], clutter_per_scan=clutter_per_scan)
+    return dataclasses.replace(SCENARIO, sensors=(radar,))
+
+
+def test_stated_clutter_rate_confirms_a_crowded_start_sooner() -> None:
+    """Estimated from the data, the clutter rate first counts every target as clutter."""
+    scans = _scans(21, 400, 3, clutter=3, both_sensors=False)
+    confirmed = {}
+    for stated in (0.0, 3.0):
+        tracker = Tracker.from_scenario(_radar_only(stated))
+        for s in scans:
+            tr = tracker.step(s).tracks
+        confirmed[stated] = int(np.count_nonzero(tr.status == TrackStatus.CONFIRMED))
+    # 400 × 0.9³ ≈ 292 targets are seen on all three scans.
+    assert confirmed[3.0] >= 250
+    assert confirmed[0.0] < confirmed[3.0] - 50
+
+
+def test_stated_clutter_rate_still_confirms_no_clutter() -> None:
+    rng = np.random.default_rng(12)
+    tracker = Tracker.from_scenario(_radar_only(20.0))
+    for k in range(60):
+        n = rng.poisson(20)
+        z = np.c_[rng.uniform(200, 8000, n), rng.uniform(-np.pi, np.pi, n),
+                  rng.uniform(0.0, 0.3, n)]
+        u = tracker.step(Detections(t=np.full(n, 1.7e9 + k), sensor=np.zeros(n, np.int32), z=z,
+                                    R=np.broadcast_to(SCENARIO.sensors[0].R, (n, 3, 3)).copy()))
+        assert (u.tracks.status == TrackStatus.TENTATIVE).all()

@@ -39,6 +39,11 @@ class MeasurementModel(Protocol):
         """Probability of detection, for the track-confirmation test."""
         ...
 
+    @property
+    def clutter_per_scan(self) -> float:
+        """False detections per scan as stated for the sensor; 0 when unknown (estimated)."""
+        ...
+
     def predict(self, x: F64) -> tuple[F64, F64]:
         """Predicted measurements (n, dim) and Jacobian (n, dim, 7) of states (n, 7)."""
         ...
@@ -84,6 +89,8 @@ class PositionModel:
     pd: float = 0.9
     #: The surveillance volume's spans (east, north, up), when the scenario gives one.
     region_extent: F64 | None = None
+    #: False detections per scan, when the scenario states it (0: estimate from the data).
+    clutter_per_scan: float = 0.0
     dim: int = 3
 
     def predict(self, x: F64) -> tuple[F64, F64]:
@@ -128,6 +135,8 @@ class RadarModel:
     min_elevation_rad: float
     origin: Origin
     pd: float = 0.9
+    #: False detections per scan, when the scenario states it (0: estimate from the data).
+    clutter_per_scan: float = 0.0
     dim: int = 3
 
     def predict(self, x: F64) -> tuple[F64, F64]:
@@ -194,10 +203,10 @@ def model_for(sensor: SensorSpec, origin: Origin, region: Region | None = None
     if sensor.kind == "radar":
         return RadarModel(sensor_pos=pos, max_range_m=sensor.max_range_m,
                           min_elevation_rad=sensor.min_elevation_rad, origin=origin,
-                          pd=sensor.pd)
+                          pd=sensor.pd, clutter_per_scan=sensor.clutter_per_scan)
     if sensor.kind == "position":
         extent = None if region is None else np.array(
             [b - a for a, b in (region.east_m, region.north_m, region.up_m)])
         return PositionModel(sensor_pos=pos, max_range_m=sensor.max_range_m, pd=sensor.pd,
-                             region_extent=extent)
+                             region_extent=extent, clutter_per_scan=sensor.clutter_per_scan)
     raise ValueError(f"no measurement model for sensor kind {sensor.kind!r}")

@@ -364,9 +364,12 @@ class Tracker:
     def _clutter_density(self, sensor: int, z: F64, n_explained: int) -> float:
         """Log of the sensor's clutter density in its measurement space, updated with a scan.
 
-        Detections not explained by established tracks count as clutter (new
-        targets too, which errs on the side of fewer false tracks); the volume
-        is the extent of everything the sensor has reported so far.
+        The count is the sensor's stated false-alarm rate when the scenario gives
+        one. Otherwise it is estimated: detections not explained by established
+        tracks count as clutter (new targets too, which errs on the side of fewer
+        false tracks; in a scene that starts with many targets it slows their
+        confirmation over the first scans). The volume is the sensor's cover, or
+        the extent of everything it has reported so far when that is unbounded.
         """
         a = self.config.clutter_smoothing
         count = float(z.shape[0] - n_explained)
@@ -380,7 +383,8 @@ class Tracker:
         if span is None:
             span = np.maximum(self._z_hi[sensor, :model.dim] - self._z_lo[sensor, :model.dim],
                               model.min_extent)
-        return math.log(max(float(self._clutter_count[sensor]), 1.0)) - float(np.log(span).sum())
+        count = model.clutter_per_scan or float(self._clutter_count[sensor])
+        return math.log(max(count, 1.0)) - float(np.log(span).sum())
 
     def _update_assigned(self, model: MeasurementModel, at: NDArray[np.intp], z: F64,
                          R: F64) -> None:
