@@ -59,3 +59,26 @@ def test_tracks_a_handmade_scenario(tmp_path: Path) -> None:
     # Each truth has a track within a few radar range-noise sigmas.
     d = np.linalg.norm(truth.x[last, None, :3] - snap.x[None, :, :3], axis=2)
     assert d.min(axis=1).max() < 50.0
+
+
+def test_kd_tree_associator_gives_the_plain_associators_tracks(tmp_path: Path) -> None:
+    """The tree only skips pairs outside the gate: same tracks, same states, every scan."""
+    from skyfence import sim
+
+    # A tight swarm with clutter: many tracks and detections inside each other's gates.
+    sim.write(tmp_path, sim.build("swarm", n_targets=20, seed=2, duration_s=10.0, pd=0.9))
+    scenario = read_scenario(tmp_path)
+    det = read_detections(tmp_path, scenario)
+    plain = ssr.StoneSoupRunner(scenario, det, use_tree=False)
+    tree = ssr.StoneSoupRunner(scenario, det, use_tree=True)
+    assert ssr.tree_multiplier(scenario, 16.27) is not None
+    n_tracks = 0
+    for k in range(len(plain)):
+        plain.step(k)
+        tree.step(k)
+        a, b = plain.snapshot(), tree.snapshot()
+        order_a, order_b = np.lexsort(a.x.T), np.lexsort(b.x.T)
+        np.testing.assert_array_equal(a.x[order_a], b.x[order_b])
+        np.testing.assert_array_equal(a.status[order_a], b.status[order_b])
+        n_tracks = max(n_tracks, len(a.id))
+    assert n_tracks >= 10
