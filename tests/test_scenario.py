@@ -110,7 +110,7 @@ HEADER = GOOD_CSV.splitlines()[0]
          "looks like degrees"),
         (HEADER + "\n1,r1,,,,1500,0.5,3.0\n", 2, "elevation_rad", "beyond ±π/2"),
         (HEADER + "\n1,r1,,,,-5,0.5,0.1\n", 2, "range_m", "negative range"),
-        (HEADER + "\n1,p1,1,,3,,,\n", 2, "north_m", "empty for a position sensor"),
+        (HEADER + "\n1,p1,1,,3,,,\n", 2, "north_m", "empty for position sensor"),
         (HEADER + "\n1,r1,,,,1500,abc,0.1\n", 2, "azimuth_rad", "'abc' is not a number"),
         (HEADER + "\n1,r1,,,,1500,0.5\n", 2, None, "7 fields where the header has 8"),
         ("", 1, None, "empty file"),
@@ -224,3 +224,110 @@ def test_fuzzed_json_documents_give_input_errors_only(doc: object) -> None:
         parse_scenario(doc)
     except InputError as err:
         assert err.field is not None or "JSON" in str(err)
+
+
+# --------------------------------------------------------------------------- fusion sensor kinds
+
+FUSION = Scenario(
+    name="fusion",
+    origin=Origin(47.45, 8.56, 420.0),
+    sensors=(
+        SensorSpec(id="r2", kind="radar2d", position_enu_m=(0.0, 0.0, 10.0), pd=0.9,
+                   noise_std=(20.0, 0.01, 0.0), max_range_m=20_000.0),
+        SensorSpec(id="df1", kind="bearing", position_enu_m=(1000.0, 0.0, 5.0), pd=0.8,
+                   noise_std=(0.02, 0.0, 0.0), bearing_dim=1, modality="rf",
+                   max_range_m=5000.0),
+        SensorSpec(id="eo1", kind="bearing", position_enu_m=(-1000.0, 0.0, 5.0), pd=0.7,
+                   noise_std=(0.003, 0.004, 0.0), bearing_dim=2, modality="eo"),
+        SensorSpec(id="rid", kind="cooperative", position_enu_m=(0.0, 0.0, 2.0), pd=1.0,
+                   noise_std=(math.nan, math.nan, math.nan)),
+        SensorSpec(id="adsb", kind="cooperative", position_enu_m=(0.0, 0.0, 2.0), pd=1.0,
+                   noise_std=(15.0, 15.0, 30.0)),
+    ),
+)
+
+FUSION_CSV = """t,sensor,east_m,north_m,up_m,range_m,azimuth_rad,elevation_rad,identity,std_h_m,std_v_m,category
+10.0,r2,,,,1500.5,0.5,,,,,
+10.0,df1,,,,,-1.25,,,,,
+10.5,eo1,,,,,0.75,0.05,,,,
+10.5,rid,100.0,200.0,50.0,,,,rid:MFG1A0123456789,3.0,4.0,2
+11.0,adsb,-3000.0,9000.0,1200.0,,,,icao:4840D6,,,A3
+"""
+
+
+def test_fusion_kinds_read_with_their_columns(tmp_path: Path) -> None:
+    write_scenario(tmp_path, FUSION)
+    assert read_scenario(tmp_path) == FUSION
+    (tmp_path / "detections.csv").write_text(FUSION_CSV)
+    det = read_detections(tmp_path, FUSION)
+    assert [s.dim for s in FUSION.sensors] == [2, 1, 2, 3, 3]
+    assert det.z.tolist() == [[1500.5, 0.5, 0.0], [-1.25, 0.0, 0.0], [0.75, 0.05, 0.0],
+                              [100.0, 200.0, 50.0], [-3000.0, 9000.0, 1200.0]]
+    assert det.identity.tolist() == ["", "", "", "rid:MFG1A0123456789", "icao:4840D6"]
+    assert det.category.tolist() == ["", "", "", "2", "A3"]
+    # Reported accuracy for Remote ID; the sensor's default noise for the ADS-B row.
+    assert np.allclose(np.diagonal(det.R[3]), [9.0, 9.0, 16.0])
+    assert np.allclose(np.diagonal(det.R[4]), [225.0, 225.0, 900.0])
+    # Unused components: unit variance, so every R stays invertible.
+    assert np.allclose(np.diagonal(det.R[1]), [0.02**2, 1.0, 1.0])
+    write_detections(tmp_path, FUSION, det)
+    back = read_detections(tmp_path, FUSION)
+    for name in ("t", "sensor", "z", "R", "identity", "category"):
+        assert np.array_equal(getattr(back, name), getattr(det, name)), name
+
+
+def test_files_without_cooperative_sensors_keep_their_columns(tmp_path: Path) -> None:
+    write_scenario(tmp_path, SCENARIO)
+    (tmp_path / "detections.csv").write_text(GOOD_CSV)
+    write_detections(tmp_path, SCENARIO, read_detections(tmp_path, SCENARIO))
+    lines = (tmp_path / "detections.csv").read_text().splitlines()
+    assert lines[0] == GOOD_CSV.splitlines()[0]
+    assert all(line.count(",") == 7 for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "words"),
+    [
+        ("10.5,rid,100.0,200.0,50.0,,,,,3.0,4.0,", "identity", "empty for a cooperative"),
+        ("10.5,rid,100.0,200.0,50.0,,,,MFG1A0123456789,3.0,4.0,", "identity",
+         "not scheme:value"),
+        ("10.5,adsb,100.0,200.0,50.0,,,,icao:4840G6,,,", "identity", "24-bit ICAO"),
+        ("10.5,rid,100.0,200.0,50.0,,,,rid:X1,,4.0,", "std_h_m", "no accuracy"),
+        ("10.5,rid,100.0,200.0,50.0,,,,rid:X1,-3,4.0,", "std_h_m", "positive accuracy"),
+        ("10.5,df1,,,,,95.0,,,,,", "azimuth_rad", "degrees"),
+        ("10.5,eo1,,,,,0.5,,,,,", "elevation_rad", "empty for bearing sensor"),
+        ("10.5,r2,,,,,0.5,,,,,", "range_m", "empty for radar2d sensor"),
+    ],
+)
+def test_bad_fusion_rows_name_line_and_field(tmp_path: Path, row: str, field: str,
+                                             words: str) -> None:
+    write_scenario(tmp_path, FUSION)
+    (tmp_path / "detections.csv").write_text(FUSION_CSV.splitlines()[0] + "\n" + row + "\n")
+    with pytest.raises(InputError) as info:
+        read_detections(tmp_path, FUSION)
+    assert info.value.line == 2 and info.value.field == field
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("sensor", "field", "words"),
+    [
+        ({"id": "df", "kind": "bearing", "pd": 0.9, "modality": "rf",
+          "noise_std": {"azimuth_rad": 0.02}}, "sensors[0].position_enu_m", "position_enu_m"),
+        ({"id": "df", "kind": "bearing", "pd": 0.9, "position_enu_m": [0, 0, 0],
+          "noise_std": {"azimuth_rad": 0.02}}, "sensors[0].modality", "modality"),
+        ({"id": "df", "kind": "bearing", "pd": 0.9, "position_enu_m": [0, 0, 0],
+          "modality": "rf", "noise_std": {"azimuth_rad": 2.0}}, "sensors[0].noise_std",
+         "radians"),
+        ({"id": "r", "kind": "radar2d", "pd": 0.9, "position_enu_m": [0, 0, 0],
+          "noise_std": {"azimuth_rad": 0.01}}, "sensors[0].noise_std.range_m", "range_m"),
+    ],
+)
+def test_bad_fusion_sensors_name_the_field(tmp_path: Path, sensor: dict[str, object],
+                                           field: str, words: str) -> None:
+    doc = {"name": "x", "origin": {"lat_deg": 1, "lon_deg": 2, "alt_m": 3}, "sensors": [sensor]}
+    (tmp_path / "scenario.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError) as info:
+        read_scenario(tmp_path)
+    assert info.value.field == field or field in str(info.value)
+    assert words in str(info.value)

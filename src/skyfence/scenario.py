@@ -22,10 +22,19 @@ from skyfence.errors import InputError
 from skyfence.geo import Origin
 from skyfence.types import F64, TRACKS_CSV_SCHEMA, TRUTH_CSV_SCHEMA, Detections
 
-SENSOR_KINDS = ("position", "radar")
+SENSOR_KINDS = ("position", "radar", "radar2d", "bearing", "cooperative")
 POSITION_COLUMNS = ("east_m", "north_m", "up_m")
 RADAR_COLUMNS = ("range_m", "azimuth_rad", "elevation_rad")
+#: Columns only cooperative reports fill: who the target says it is, the accuracy it
+#: reports (1σ, horizontal and vertical) and its ADS-B emitter category or Remote ID UA type.
+COOPERATIVE_COLUMNS = ("identity", "std_h_m", "std_v_m", "category")
 DETECTION_COLUMNS = ("t", "sensor", *POSITION_COLUMNS, *RADAR_COLUMNS)
+DETECTION_COLUMNS_COOPERATIVE = (*DETECTION_COLUMNS, *COOPERATIVE_COLUMNS)
+#: What a bearing sensor is; ``rf`` (a direction finder on a drone's radio link) is
+#: evidence for classification.
+BEARING_MODALITIES = ("rf", "eo", "ir", "acoustic")
+#: ``identity`` is ``scheme:value``; these schemes have a checked value format.
+IDENTITY_SCHEMES = ("icao", "rid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +61,12 @@ class Region:
 class SensorSpec:
     """One sensor of a scenario.
 
-    ``noise_std`` is (east_m, north_m, up_m) for a position sensor and
-    (range_m, azimuth_rad, elevation_rad) for a radar.
+    ``noise_std`` holds the 1σ noise of each measured component, in the order of
+    ``columns``, padded with zeros to three: (east_m, north_m, up_m) for a
+    position or cooperative sensor, (range_m, azimuth_rad, elevation_rad) for a
+    radar, (range_m, azimuth_rad) for a 2-D radar, (azimuth_rad[, elevation_rad])
+    for a bearing sensor. A cooperative sensor's default noise may be NaN: its
+    rows then must carry their own accuracy.
     """
 
     id: str
@@ -65,11 +78,32 @@ class SensorSpec:
     max_range_m: float = math.inf
     min_elevation_rad: float = -math.pi / 2
     scan_period_s: float | None = None
+    #: Bearing sensors: how many angles (1 azimuth, 2 azimuth and elevation) and what
+    #: kind of sensor (one of ``BEARING_MODALITIES``).
+    bearing_dim: int = 0
+    modality: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def dim(self) -> int:
+        """Number of measured components."""
+        return {"radar2d": 2, "bearing": self.bearing_dim}.get(self.kind, 3)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """``detections.csv`` columns of a measurement, in ``z`` order."""
+        if self.kind in ("position", "cooperative"):
+            return POSITION_COLUMNS
+        if self.kind == "bearing":
+            return RADAR_COLUMNS[1:1 + self.bearing_dim]
+        return RADAR_COLUMNS[:self.dim]
+
+    @property
     def R(self) -> F64:
-        return np.diag(np.asarray(self.noise_std, dtype=np.float64) ** 2)
+        """(3, 3) noise covariance; unused components have unit variance."""
+        var = np.ones(3)
+        var[:self.dim] = np.asarray(self.noise_std[:self.dim], dtype=np.float64) ** 2
+        return np.diag(var)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.extra)
@@ -81,10 +115,13 @@ class SensorSpec:
                 "pd": self.pd,
             }
         )
-        if self.kind == "position":
-            out["noise_std_m"] = list(self.noise_std)
+        if self.kind in ("position", "cooperative"):
+            if not math.isnan(self.noise_std[0]):
+                out["noise_std_m"] = list(self.noise_std)
         else:
-            out["noise_std"] = dict(zip(RADAR_COLUMNS, self.noise_std, strict=True))
+            out["noise_std"] = dict(zip(self.columns, self.noise_std, strict=False))
+        if self.modality is not None:
+            out["modality"] = self.modality
         if self.clutter_per_scan:
             out["clutter_per_scan"] = self.clutter_per_scan
         if math.isfinite(self.max_range_m):
@@ -209,25 +246,36 @@ def parse_scenario(doc: Any, *, file: str = "scenario.json") -> Scenario:
             raise r.fail(f"{path}.kind", f"unknown kind {kind!r}", f"use one of {SENSOR_KINDS}")
         pos = r.vec3(r.get(s, "position_enu_m", f"{path}."), f"{path}.position_enu_m")
         pd = r.number(r.get(s, "pd", f"{path}."), f"{path}.pd", lo=0.0, hi=1.0)
-        if kind == "position":
+        bearing_dim, modality = 0, None
+        known = {"noise_std_m", "noise_std", "modality"}
+        if kind == "position" or (kind == "cooperative" and "noise_std_m" in s):
             noise = r.vec3(r.get(s, "noise_std_m", f"{path}."), f"{path}.noise_std_m",
                            positive=True)
-            known = {"noise_std_m"}
+        elif kind == "cooperative":
+            noise = (math.nan, math.nan, math.nan)  # each row gives its accuracy
         else:
             nd = r.obj(r.get(s, "noise_std", f"{path}."), f"{path}.noise_std")
-            a, b, c = (
-                r.number(r.get(nd, k, f"{path}.noise_std."), f"{path}.noise_std.{k}",
-                         positive=True)
-                for k in RADAR_COLUMNS
-            )
-            if b > 0.5 or c > 0.5:
+            names: tuple[str, ...]
+            if kind == "bearing":
+                names = RADAR_COLUMNS[1:3] if "elevation_rad" in nd else RADAR_COLUMNS[1:2]
+                bearing_dim = len(names)
+                modality = s.get("modality")
+                if modality not in BEARING_MODALITIES:
+                    raise r.fail(f"{path}.modality", f"{modality!r} is not a bearing modality",
+                                 f"say what the sensor is: one of {BEARING_MODALITIES}")
+            else:
+                names = RADAR_COLUMNS if kind == "radar" else RADAR_COLUMNS[:2]
+            values = [r.number(r.get(nd, k, f"{path}.noise_std."), f"{path}.noise_std.{k}",
+                               positive=True) for k in names]
+            angles = [v for k, v in zip(names, values, strict=True) if k != "range_m"]
+            if max(angles) > 0.5:
                 raise r.fail(
                     f"{path}.noise_std",
-                    f"angle noise {max(b, c)} rad is over 28°",
+                    f"angle noise {max(angles)} rad is over 28°",
                     "angle noise is in radians: convert degrees with math.radians",
                 )
-            noise = (a, b, c)
-            known = {"noise_std"}
+            padded = (*values, 0.0, 0.0)
+            noise = (padded[0], padded[1], padded[2])
         clutter = r.number(s.get("clutter_per_scan", 0.0), f"{path}.clutter_per_scan", lo=0.0)
         max_range = (
             r.number(s["max_range_m"], f"{path}.max_range_m", positive=True)
@@ -248,7 +296,8 @@ def parse_scenario(doc: Any, *, file: str = "scenario.json") -> Scenario:
             SensorSpec(
                 id=sid, kind=kind, position_enu_m=pos, pd=pd, noise_std=noise,
                 clutter_per_scan=clutter, max_range_m=max_range, min_elevation_rad=min_el,
-                scan_period_s=period, extra={k: v for k, v in s.items() if k not in known},
+                scan_period_s=period, bearing_dim=bearing_dim, modality=modality,
+                extra={k: v for k, v in s.items() if k not in known},
             )
         )
     region = None
@@ -383,16 +432,49 @@ def read_detections(directory: str | Path, scenario: Scenario) -> Detections:
     """All detections of a scenario directory, in file order (sorted by ``t``)."""
     path = Path(directory) / "detections.csv"
     header, rows = _read_table(path)
-    kinds = {s.kind for s in scenario.sensors}
+    cooperative = any(s.kind == "cooperative" for s in scenario.sensors)
     required = ["t", "sensor"]
-    if "position" in kinds:
-        required += POSITION_COLUMNS
-    if "radar" in kinds:
-        required += RADAR_COLUMNS
-    _check_header(path, header, required, DETECTION_COLUMNS)
+    for s in scenario.sensors:
+        required += [c for c in s.columns if c not in required]
+    if cooperative:
+        required.append("identity")
+    _check_header(path, header, required,
+                  DETECTION_COLUMNS_COOPERATIVE if cooperative else DETECTION_COLUMNS)
     n = len(rows)
     t = _numeric_column(path, header, rows, "t")
     _check_sorted(path, t)
+    sensor = _sensor_column(path, header, rows, scenario)
+    values = {c: _numeric_column(path, header, rows, c, allow_empty=True)
+              for c in (*POSITION_COLUMNS, *RADAR_COLUMNS) if c in header}
+    z = np.zeros((n, 3))
+    R = np.stack([s.R for s in scenario.sensors])[sensor] if n else np.empty((0, 3, 3))
+    for i, spec in enumerate(scenario.sensors):  # over sensors, a handful
+        mine = sensor == i
+        if not mine.any():
+            continue
+        for j, c in enumerate(spec.columns):
+            missing = mine & np.isnan(values[c])
+            if missing.any():
+                line = int(np.argmax(missing)) + 2
+                raise InputError(f"empty for {spec.kind} sensor {spec.id!r}", file=str(path),
+                                 line=line, field=c,
+                                 fix=f"a {spec.kind} detection needs {','.join(spec.columns)}")
+            z[mine, j] = values[c][mine]
+            if c in RADAR_COLUMNS:
+                _check_angle_values(path, c, values[c], mine)
+    identity = category = np.full(n, "", dtype=np.str_)
+    if cooperative:
+        is_coop = np.array([s.kind == "cooperative" for s in scenario.sensors])[sensor] \
+            if n else np.empty(0, dtype=bool)
+        identity = _identity_column(path, header, rows, is_coop)
+        if "category" in header:
+            category = np.where(is_coop, np.char.strip(rows[:, header.index("category")]), "")
+        _cooperative_accuracy(path, header, rows, scenario, sensor, is_coop, R)
+    return Detections(t=t, sensor=sensor, z=z, R=R, identity=identity, category=category)
+
+
+def _sensor_column(path: Path, header: list[str], rows: NDArray[np.str_],
+                   scenario: Scenario) -> NDArray[np.int32]:
     index = scenario.sensor_index()
     names = np.char.strip(rows[:, header.index("sensor")])
     uniq, inverse = np.unique(names, return_inverse=True)
@@ -404,58 +486,108 @@ def read_detections(directory: str | Path, scenario: Scenario) -> Detections:
                              field="sensor",
                              fix=f"use an id from scenario.json: {', '.join(index)}")
         lookup[k] = index[name]
-    sensor = lookup[inverse].astype(np.int32) if n else np.empty(0, dtype=np.int32)
-    kind_of = np.array([s.kind for s in scenario.sensors])
-    is_radar = kind_of[sensor] == "radar" if n else np.empty(0, dtype=bool)
-    z = np.full((n, 3), np.nan)
-    for cols, mask, kind in ((POSITION_COLUMNS, ~is_radar, "position"),
-                             (RADAR_COLUMNS, is_radar, "radar")):
-        if not mask.any():
-            continue
-        for j, c in enumerate(cols):
-            v = _numeric_column(path, header, rows, c, allow_empty=True)
-            missing = mask & np.isnan(v)
-            if missing.any():
-                line = int(np.argmax(missing)) + 2
-                raise InputError(f"empty for a {kind} sensor", file=str(path), line=line,
-                                 field=c, fix=f"a {kind} detection needs {','.join(cols)}")
-            z[mask, j] = v[mask]
-    if is_radar.any():
-        _check_radar_values(path, z, is_radar)
-    R = np.stack([s.R for s in scenario.sensors])[sensor] if n else np.empty((0, 3, 3))
-    return Detections(t=t, sensor=sensor, z=z, R=R)
+    return lookup[inverse].astype(np.int32) if len(rows) else np.empty(0, dtype=np.int32)
 
 
-def _check_radar_values(path: Path, z: F64, is_radar: NDArray[np.bool_]) -> None:
-    checks = (
-        (0, z[:, 0] < 0, "a negative range", "ranges are metres from the sensor, ≥ 0"),
-        (1, np.abs(z[:, 1]) > 2 * math.pi, "an azimuth beyond ±2π",
-         "azimuth is in radians (this looks like degrees: convert with math.radians)"),
-        (2, np.abs(z[:, 2]) > math.pi / 2 + 1e-9, "an elevation beyond ±π/2",
-         "elevation is in radians up from the horizontal (degrees? convert with math.radians)"),
-    )
-    for j, bad, problem, fix in checks:
-        bad = bad & is_radar
+def _check_angle_values(path: Path, column: str, v: F64, rows: NDArray[np.bool_]) -> None:
+    checks = {
+        "range_m": (v < 0, "a negative range", "ranges are metres from the sensor, ≥ 0"),
+        "azimuth_rad": (np.abs(v) > 2 * math.pi, "an azimuth beyond ±2π",
+                        "azimuth is in radians (this looks like degrees: convert with "
+                        "math.radians)"),
+        "elevation_rad": (np.abs(v) > math.pi / 2 + 1e-9, "an elevation beyond ±π/2",
+                          "elevation is in radians up from the horizontal (degrees? convert "
+                          "with math.radians)"),
+    }
+    bad, problem, fix = checks[column]
+    bad = bad & rows
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{v[i]!r} is {problem}", file=str(path), line=i + 2, field=column,
+                         fix=fix)
+
+
+def _identity_column(path: Path, header: list[str], rows: NDArray[np.str_],
+                     is_coop: NDArray[np.bool_]) -> NDArray[np.str_]:
+    raw = np.char.strip(rows[:, header.index("identity")])
+    ident = np.where(is_coop, raw, "")
+    for value in np.unique(ident[is_coop]):  # over distinct identities, not rows
+        scheme, _, key = str(value).partition(":")
+        problem = None
+        if not value:
+            problem = "empty for a cooperative sensor"
+        elif not key or not scheme.isidentifier() or not scheme.islower() or " " in key:
+            problem = f"{str(value)!r} is not scheme:value"
+        elif scheme == "icao" and (len(key) != 6 or any(ch not in "0123456789ABCDEF"
+                                                         for ch in key)):
+            problem = f"{str(value)!r} is not a 24-bit ICAO address"
+        if problem:
+            line = int(np.argmax(is_coop & (ident == value))) + 2
+            raise InputError(problem, file=str(path), line=line, field="identity",
+                             fix="a cooperative report names its target: icao:4840D6 "
+                                 "(6 upper-case hex digits), rid:<Remote ID serial>, …")
+    return ident
+
+
+def _cooperative_accuracy(path: Path, header: list[str], rows: NDArray[np.str_],
+                          scenario: Scenario, sensor: NDArray[np.int32],
+                          is_coop: NDArray[np.bool_], R: F64) -> None:
+    """Fill ``R`` (in place) of cooperative rows from their reported 1σ accuracy."""
+    for name, axes in (("std_h_m", (0, 1)), ("std_v_m", (2,))):
+        std = (_numeric_column(path, header, rows, name, allow_empty=True)
+               if name in header else np.full(len(rows), np.nan))
+        bad = is_coop & (std <= 0)
         if bad.any():
-            i = int(np.argmax(bad))
-            raise InputError(f"{z[i, j]!r} is {problem}", file=str(path), line=i + 2,
-                             field=RADAR_COLUMNS[j], fix=fix)
+            line = int(np.argmax(bad)) + 2
+            raise InputError(f"{std[line - 2]!r} is not a positive accuracy", file=str(path),
+                             line=line, field=name, fix="give the reported 1σ error in metres")
+        given = is_coop & ~np.isnan(std)
+        for a in axes:
+            R[given, a, a] = std[given] ** 2
+        unknown = is_coop & np.isnan(R[:, axes[0], axes[0]])
+        if unknown.any():
+            line = int(np.argmax(unknown)) + 2
+            spec = scenario.sensors[int(sensor[line - 2])]
+            raise InputError(
+                f"no accuracy for cooperative sensor {spec.id!r}", file=str(path), line=line,
+                field=name, fix=f"fill {name} or give the sensor a noise_std_m in scenario.json")
 
 
 def write_detections(directory: str | Path, scenario: Scenario, det: Detections) -> None:
-    """Write ``detections.csv``; ``det`` must be sorted by time."""
-    ids = np.array([s.id for s in scenario.sensors])
-    kinds = np.array([s.kind for s in scenario.sensors])
-    radar = kinds[det.sensor] == "radar"
-    # %r of a Python float is the shortest text that reads back to the same float.
-    row_formats = np.where(radar, "%r,%s,,,,%r,%r,%r\n", "%r,%s,%r,%r,%r,,,\n")
-    flat = np.empty((len(det), 5), dtype=object)
-    flat[:, 0] = det.t.tolist()
-    flat[:, 1] = ids[det.sensor].tolist()
-    for j in range(3):
-        flat[:, 2 + j] = det.z[:, j].tolist()
-    text = "".join(row_formats.tolist()) % tuple(flat.ravel().tolist())
-    Path(directory, "detections.csv").write_text(",".join(DETECTION_COLUMNS) + "\n" + text,
+    """Write ``detections.csv``; ``det`` must be sorted by time.
+
+    The cooperative columns are written only when the scenario has a cooperative
+    sensor, so that files of other scenarios keep their shape.
+    """
+    cooperative = any(s.kind == "cooperative" for s in scenario.sensors)
+    columns = DETECTION_COLUMNS_COOPERATIVE if cooperative else DETECTION_COLUMNS
+    n = len(det)
+    # Every cell of every row as an object, and which cells each row fills.
+    cells = np.empty((n, len(columns)), dtype=object)
+    used = np.zeros((n, len(columns)), dtype=bool)
+    cells[:, 0], cells[:, 1] = det.t.tolist(), np.array([s.id for s in scenario.sensors],
+                                                        dtype=object)[det.sensor]
+    used[:, :2] = True
+    at = {c: k for k, c in enumerate(columns)}
+    formats = []
+    for i, spec in enumerate(scenario.sensors):  # over sensors, a handful
+        mine = det.sensor == i
+        fmt = ["%r", "%s"] + [""] * (len(columns) - 2)
+        for j, c in enumerate(spec.columns):
+            cells[mine, at[c]] = det.z[mine, j].tolist()
+            used[mine, at[c]] = True
+            fmt[at[c]] = "%r"  # the shortest text that reads back to the same float
+        if spec.kind == "cooperative":
+            cells[mine, at["identity"]] = det.identity[mine].tolist()
+            cells[mine, at["std_h_m"]] = np.sqrt(det.R[mine, 0, 0]).tolist()
+            cells[mine, at["std_v_m"]] = np.sqrt(det.R[mine, 2, 2]).tolist()
+            cells[mine, at["category"]] = det.category[mine].tolist()
+            used[mine, at["identity"]:] = True
+            fmt[at["identity"]:] = ["%s", "%r", "%r", "%s"]
+        formats.append(",".join(fmt) + "\n")
+    row_formats: list[str] = np.array(formats, dtype=object)[det.sensor].tolist()
+    text = "".join(row_formats) % tuple(cells[used].tolist())
+    Path(directory, "detections.csv").write_text(",".join(columns) + "\n" + text,
                                                  encoding="utf-8")
 
 

@@ -53,11 +53,21 @@ DETECTIONS_SCHEMA = Schema(
             "z",
             "float64",
             "native",
-            "measurement in the sensor's native frame: (range_m, azimuth_rad, elevation_rad) "
-            "for a radar, (east_m, north_m, up_m) for a position sensor; unused components NaN",
+            "measurement in the sensor's native frame, its first `dim` components used: "
+            "(range_m, azimuth_rad, elevation_rad) for a radar, (range_m, azimuth_rad) for a "
+            "2-D radar, (azimuth_rad[, elevation_rad]) for a bearing sensor, (east_m, north_m, "
+            "up_m) for a position or cooperative sensor; unused components 0",
             (3,),
         ),
-        Field("R", "float64", "native²", "measurement noise covariance", (3, 3)),
+        Field("R", "float64", "native²",
+              "measurement noise covariance; unused components have variance 1, no correlation",
+              (3, 3)),
+        Field("identity", "str", "",
+              "identity a cooperative target reports (icao:4840D6, rid:MFG1A0123456789); "
+              "empty otherwise"),
+        Field("category", "str", "",
+              "the category it reports: ADS-B emitter category (A3, B6, …) or Remote ID UA "
+              "type (0–15); empty when unknown"),
     ),
 )
 
@@ -121,21 +131,37 @@ TRUTH_CSV_SCHEMA = Schema(
 )
 
 
+#: Default of the optional text columns of ``Detections``: filled with "" per row.
+_NO_TEXT: NDArray[np.str_] = np.empty(0, dtype=np.str_)
+
+
 @dataclass(frozen=True, slots=True)
 class Detections:
-    """A batch of detections (see ``DETECTIONS_SCHEMA``)."""
+    """A batch of detections (see ``DETECTIONS_SCHEMA``).
+
+    ``identity`` and ``category`` may be left out (no cooperative reports): they
+    are then empty strings.
+    """
 
     t: F64
     sensor: NDArray[np.int32]
     z: F64
     R: F64
+    identity: NDArray[np.str_] = field(default_factory=lambda: _NO_TEXT)
+    category: NDArray[np.str_] = field(default_factory=lambda: _NO_TEXT)
 
     def __post_init__(self) -> None:
         n = self.t.shape[0]
-        if self.sensor.shape != (n,) or self.z.shape != (n, 3) or self.R.shape != (n, 3, 3):
+        for name in ("identity", "category"):
+            if getattr(self, name) is _NO_TEXT:
+                object.__setattr__(self, name, np.full(n, "", dtype=np.str_))
+        if (self.sensor.shape != (n,) or self.z.shape != (n, 3) or self.R.shape != (n, 3, 3)
+                or self.identity.shape != (n,) or self.category.shape != (n,)):
             raise ValueError(
                 "Detections arrays disagree in shape: "
-                f"t {self.t.shape}, sensor {self.sensor.shape}, z {self.z.shape}, R {self.R.shape}"
+                f"t {self.t.shape}, sensor {self.sensor.shape}, z {self.z.shape}, "
+                f"R {self.R.shape}, identity {self.identity.shape}, "
+                f"category {self.category.shape}"
             )
 
     def __len__(self) -> int:
@@ -152,7 +178,21 @@ class Detections:
 
     def take(self, index: NDArray[np.intp] | NDArray[np.bool_] | slice) -> Detections:
         return Detections(
-            t=self.t[index], sensor=self.sensor[index], z=self.z[index], R=self.R[index]
+            t=self.t[index], sensor=self.sensor[index], z=self.z[index], R=self.R[index],
+            identity=self.identity[index], category=self.category[index],
+        )
+
+    @staticmethod
+    def concatenate(parts: list[Detections]) -> Detections:
+        if not parts:
+            return Detections.empty()
+        return Detections(
+            t=np.concatenate([p.t for p in parts]),
+            sensor=np.concatenate([p.sensor for p in parts]),
+            z=np.concatenate([p.z for p in parts]),
+            R=np.concatenate([p.R for p in parts]),
+            identity=np.concatenate([p.identity for p in parts]),
+            category=np.concatenate([p.category for p in parts]),
         )
 
 
