@@ -246,7 +246,8 @@ FUSION = Scenario(
     ),
 )
 
-FUSION_CSV = """t,sensor,east_m,north_m,up_m,range_m,azimuth_rad,elevation_rad,identity,std_h_m,std_v_m,category
+FUSION_CSV = """\
+t,sensor,east_m,north_m,up_m,range_m,azimuth_rad,elevation_rad,identity,std_h_m,std_v_m,category
 10.0,r2,,,,1500.5,0.5,,,,,
 10.0,df1,,,,,-1.25,,,,,
 10.5,eo1,,,,,0.75,0.05,,,,
