@@ -8,7 +8,7 @@ only at the edges.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,8 +95,30 @@ TRACKS_SCHEMA = Schema(
         Field("t_last", "float64", "s", "time of the last detection assigned"),
         Field("hits", "int32", "", "detections assigned over the track's life"),
         Field("misses", "int32", "", "consecutive missed opportunities"),
+        Field("identity", "str", "",
+              "identity from the cooperative reports attached (icao:…, rid:…); empty if none"),
+        Field("category", "str", "",
+              "ADS-B emitter category or Remote ID UA type those reports give; empty if none"),
+        Field("sources", "uint64", "", "bit i set: sensor i contributed a detection"),
+        Field("flags", "uint16", "", "TrackFlag bits (spoof_suspect, dark, …)"),
+        Field("manoeuvre_p", "float64", "",
+              "probability the motion model puts on turning or manoeuvring (not cruising)"),
     ),
 )
+
+
+class TrackFlag(IntFlag):
+    """Bits of ``Tracks.flags``; names as in ``tracks.csv``."""
+
+    #: A cooperative claim the sensors contradict: an object claimed inside sensor cover
+    #: that no sensor sees, or an identity reported far from the track that carries it.
+    SPOOF_SUSPECT = 1
+    #: A drone-class track with no cooperative identity (set by classification).
+    DARK = 2
+    #: Only cooperative reports hold the track: nothing else has seen it lately.
+    COOPERATIVE_ONLY = 4
+    #: An RF direction finder has seen it: it emits a radio link.
+    RF_EMITTER = 8
 
 #: Columns of ``tracks.csv`` (``skyfence track`` output), in order.
 TRACKS_CSV_SCHEMA = Schema(
@@ -208,6 +230,11 @@ class Tracks:
     t_last: F64
     hits: NDArray[np.int32]
     misses: NDArray[np.int32]
+    identity: NDArray[np.str_]
+    category: NDArray[np.str_]
+    sources: NDArray[np.uint64]
+    flags: NDArray[np.uint16]
+    manoeuvre_p: F64
 
     def __len__(self) -> int:
         return int(self.id.shape[0])
@@ -223,6 +250,11 @@ class Tracks:
             t_last=np.empty(0),
             hits=np.empty(0, dtype=np.int32),
             misses=np.empty(0, dtype=np.int32),
+            identity=np.empty(0, dtype=np.str_),
+            category=np.empty(0, dtype=np.str_),
+            sources=np.empty(0, dtype=np.uint64),
+            flags=np.empty(0, dtype=np.uint16),
+            manoeuvre_p=np.empty(0),
         )
 
     def take(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> Tracks:
@@ -235,7 +267,21 @@ class Tracks:
             t_last=self.t_last[index],
             hits=self.hits[index],
             misses=self.misses[index],
+            identity=self.identity[index],
+            category=self.category[index],
+            sources=self.sources[index],
+            flags=self.flags[index],
+            manoeuvre_p=self.manoeuvre_p[index],
         )
+
+    def flag_names(self) -> NDArray[np.str_]:
+        """Each track's flags as ``tracks.csv`` writes them: names joined by ``|``."""
+        return _FLAG_TEXT[self.flags]
+
+
+#: Text of every combination of flags, indexed by the flag bits.
+_FLAG_TEXT = np.array(["|".join(str(f.name).lower() for f in TrackFlag if v & f)
+                       for v in range(2 ** len(TrackFlag))])
 
 
 @dataclass(frozen=True, slots=True)

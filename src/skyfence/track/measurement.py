@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from skyfence.geo import Origin, height_above_origin_m, radar_horizon_visible
 from skyfence.scenario import Region, SensorSpec
@@ -30,6 +31,16 @@ def wrap_pi(a: F64) -> F64:
 
 class MeasurementModel(Protocol):
     @property
+    def sensor_pos(self) -> F64:
+        """The sensor's ENU position (3,), m."""
+        ...
+
+    @property
+    def max_range_m(self) -> float:
+        """Beyond this range it sees nothing (inf: unlimited)."""
+        ...
+
+    @property
     def dim(self) -> int:
         """Number of measured components."""
         ...
@@ -42,6 +53,17 @@ class MeasurementModel(Protocol):
     @property
     def clutter_per_scan(self) -> float:
         """False detections per scan as stated for the sensor; 0 when unknown (estimated)."""
+        ...
+
+    @property
+    def cooperative(self) -> bool:
+        """Reports come from the targets themselves (ADS-B, Remote ID): no clutter, and a
+        target that does not report is not missed."""
+        ...
+
+    @property
+    def initiates(self) -> bool:
+        """One measurement fixes a position (``to_enu``); bearings need triangulating."""
         ...
 
     def predict(self, x: F64) -> tuple[F64, F64]:
@@ -91,7 +113,10 @@ class PositionModel:
     region_extent: F64 | None = None
     #: False detections per scan, when the scenario states it (0: estimate from the data).
     clutter_per_scan: float = 0.0
+    #: A cooperative sensor (ADS-B, Remote ID receiver): positions the targets report.
+    cooperative: bool = False
     dim: int = 3
+    initiates: bool = True
 
     def predict(self, x: F64) -> tuple[F64, F64]:
         h = np.zeros((x.shape[0], 3, STATE_DIM))
@@ -120,10 +145,45 @@ class PositionModel:
         return np.array([1000.0, 1000.0, 300.0])
 
     def visible(self, pos: F64) -> np.ndarray:
+        if self.cooperative:  # a target that does not transmit is not missed
+            return np.zeros(pos.shape[0], dtype=bool)
         if math.isinf(self.max_range_m):
             return np.ones(pos.shape[0], dtype=bool)
         d = np.linalg.norm(pos - self.sensor_pos, axis=1)
         return np.asarray(d <= self.max_range_m)
+
+
+def spherical(x: F64, sensor_pos: F64) -> tuple[F64, F64]:
+    """Range, azimuth, elevation (n, 3) of ENU states from ``sensor_pos``, and the Jacobian
+    (n, 3, 7) with respect to the state."""
+    d = x[:, :3] - sensor_pos
+    de, dn, du = d[:, 0], d[:, 1], d[:, 2]
+    rho2 = np.maximum(de**2 + dn**2, 1e-6)
+    rho = np.sqrt(rho2)
+    r2 = rho2 + du**2
+    r = np.sqrt(r2)
+    z = np.stack([r, np.arctan2(de, dn), np.arctan2(du, rho)], axis=1)
+    h = np.zeros((x.shape[0], 3, STATE_DIM))
+    h[:, 0, 0], h[:, 0, 1], h[:, 0, 2] = de / r, dn / r, du / r
+    h[:, 1, 0], h[:, 1, 1] = dn / rho2, -de / rho2
+    h[:, 2, 0] = -du * de / (r2 * rho)
+    h[:, 2, 1] = -du * dn / (r2 * rho)
+    h[:, 2, 2] = rho / r2
+    return z, h
+
+
+def line_of_sight(origin: Origin, sensor_pos: F64, pos: F64, max_range_m: float,
+                  min_elevation_rad: float) -> NDArray[np.bool_]:
+    """Whether ENU positions (n, 3) are within range, above the minimum elevation and
+    over the 4/3-earth horizon of a sensor at ``sensor_pos`` (radio and radar alike;
+    optical refraction bends a little less, which this does not model)."""
+    d = pos - sensor_pos
+    ground = np.hypot(d[:, 0], d[:, 1])
+    rng = np.hypot(ground, d[:, 2])
+    el = np.arctan2(d[:, 2], ground)
+    heights = height_above_origin_m(origin, np.vstack([sensor_pos, pos]))
+    over_horizon = radar_horizon_visible(heights[0], heights[1:], ground)
+    return np.asarray((rng <= max_range_m) & (el >= min_elevation_rad) & over_horizon)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,22 +198,11 @@ class RadarModel:
     #: False detections per scan, when the scenario states it (0: estimate from the data).
     clutter_per_scan: float = 0.0
     dim: int = 3
+    cooperative: bool = False
+    initiates: bool = True
 
     def predict(self, x: F64) -> tuple[F64, F64]:
-        d = x[:, :3] - self.sensor_pos
-        de, dn, du = d[:, 0], d[:, 1], d[:, 2]
-        rho2 = np.maximum(de**2 + dn**2, 1e-6)
-        rho = np.sqrt(rho2)
-        r2 = rho2 + du**2
-        r = np.sqrt(r2)
-        z = np.stack([r, np.arctan2(de, dn), np.arctan2(du, rho)], axis=1)
-        h = np.zeros((x.shape[0], 3, STATE_DIM))
-        h[:, 0, 0], h[:, 0, 1], h[:, 0, 2] = de / r, dn / r, du / r
-        h[:, 1, 0], h[:, 1, 1] = dn / rho2, -de / rho2
-        h[:, 2, 0] = -du * de / (r2 * rho)
-        h[:, 2, 1] = -du * dn / (r2 * rho)
-        h[:, 2, 2] = rho / r2
-        return z, h
+        return spherical(x, self.sensor_pos)
 
     def residual(self, z: F64, z_pred: F64) -> F64:
         nu = z - z_pred
@@ -187,26 +236,141 @@ class RadarModel:
         return np.array([1000.0, 0.5, 0.1])
 
     def visible(self, pos: F64) -> np.ndarray:
-        d = pos - self.sensor_pos
-        ground = np.hypot(d[:, 0], d[:, 1])
-        rng = np.hypot(ground, d[:, 2])
-        el = np.arctan2(d[:, 2], ground)
-        heights = height_above_origin_m(self.origin, np.vstack([self.sensor_pos, pos]))
-        over_horizon = radar_horizon_visible(heights[0], heights[1:], ground)
-        return np.asarray((rng <= self.max_range_m) & (el >= self.min_elevation_rad)
-                          & over_horizon)
+        return line_of_sight(self.origin, self.sensor_pos, pos, self.max_range_m,
+                             self.min_elevation_rad)
+
+
+@dataclass(frozen=True, slots=True)
+class Radar2DModel:
+    """A 2-D radar: slant range and azimuth from ``sensor_pos``; height is not measured.
+
+    A new track from it starts at ``assumed_height_m`` above the origin with
+    ``assumed_height_std_m``: the height a drone or low aircraft flies at, loosely.
+    """
+
+    sensor_pos: F64
+    max_range_m: float
+    min_elevation_rad: float
+    origin: Origin
+    pd: float = 0.9
+    clutter_per_scan: float = 0.0
+    assumed_height_m: float = 120.0
+    assumed_height_std_m: float = 150.0
+    dim: int = 2
+    cooperative: bool = False
+    initiates: bool = True
+
+    def predict(self, x: F64) -> tuple[F64, F64]:
+        z, h = spherical(x, self.sensor_pos)
+        return z[:, :2].copy(), h[:, :2].copy()
+
+    def residual(self, z: F64, z_pred: F64) -> F64:
+        nu = z - z_pred
+        nu[:, 1] = wrap_pi(nu[:, 1])
+        return nu
+
+    def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
+        r, az = z[:, 0], z[:, 1]
+        du = np.full_like(r, self.assumed_height_m - self.sensor_pos[2])
+        # The target at the assumed height, or level with the radar if the slant range
+        # is shorter than that height difference.
+        du = np.clip(du, -0.95 * r, 0.95 * r)
+        rho = np.sqrt(r**2 - du**2)
+        sa, ca = np.sin(az), np.cos(az)
+        pos = self.sensor_pos + np.stack([rho * sa, rho * ca, du], axis=1)
+        # Jacobian with respect to (range, azimuth, height offset).
+        j = np.zeros((z.shape[0], 3, 3))
+        j[:, 0, 0], j[:, 1, 0] = r / rho * sa, r / rho * ca
+        j[:, 0, 1], j[:, 1, 1] = rho * ca, -rho * sa
+        j[:, 0, 2], j[:, 1, 2], j[:, 2, 2] = -du / rho * sa, -du / rho * ca, 1.0
+        cov_in = np.zeros((z.shape[0], 3, 3))
+        cov_in[:, :2, :2] = R
+        cov_in[:, 2, 2] = self.assumed_height_std_m**2
+        cov = j @ cov_in @ j.transpose(0, 2, 1)
+        return pos, 0.5 * (cov + cov.transpose(0, 2, 1))
+
+    @property
+    def periods(self) -> F64:
+        return np.array([0.0, TWO_PI])
+
+    def coverage_extent(self) -> F64 | None:
+        if math.isinf(self.max_range_m):
+            return None
+        return np.array([self.max_range_m, TWO_PI])
+
+    @property
+    def min_extent(self) -> F64:
+        return np.array([1000.0, 0.5])
+
+    def visible(self, pos: F64) -> np.ndarray:
+        return line_of_sight(self.origin, self.sensor_pos, pos, self.max_range_m,
+                             self.min_elevation_rad)
+
+
+@dataclass(frozen=True, slots=True)
+class BearingModel:
+    """Azimuth (``dim`` 1) or azimuth and elevation (``dim`` 2) from ``sensor_pos``:
+    an RF direction finder, an EO/IR camera, an acoustic array. No range, so its
+    detections start tracks only by triangulation with another sensor's."""
+
+    sensor_pos: F64
+    max_range_m: float
+    min_elevation_rad: float
+    origin: Origin
+    dim: int
+    modality: str = "rf"
+    pd: float = 0.9
+    clutter_per_scan: float = 0.0
+    cooperative: bool = False
+    initiates: bool = False
+
+    def predict(self, x: F64) -> tuple[F64, F64]:
+        z, h = spherical(x, self.sensor_pos)
+        return z[:, 1:1 + self.dim].copy(), h[:, 1:1 + self.dim].copy()
+
+    def residual(self, z: F64, z_pred: F64) -> F64:
+        nu = z - z_pred
+        nu[:, 0] = wrap_pi(nu[:, 0])
+        return nu
+
+    def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
+        raise ValueError("a bearing does not fix a position: triangulate (see triangulate)")
+
+    @property
+    def periods(self) -> F64:
+        return np.array([TWO_PI, 0.0][:self.dim])
+
+    def coverage_extent(self) -> F64 | None:
+        low = max(self.min_elevation_rad, -math.pi / 18)
+        return np.array([TWO_PI, math.pi / 2 - low][:self.dim])
+
+    @property
+    def min_extent(self) -> F64:
+        return np.array([0.5, 0.1][:self.dim])
+
+    def visible(self, pos: F64) -> np.ndarray:
+        return line_of_sight(self.origin, self.sensor_pos, pos, self.max_range_m,
+                             self.min_elevation_rad)
 
 
 def model_for(sensor: SensorSpec, origin: Origin, region: Region | None = None
               ) -> MeasurementModel:
     pos = np.asarray(sensor.position_enu_m, dtype=np.float64)
+    rng, pd, clutter = sensor.max_range_m, sensor.pd, sensor.clutter_per_scan
+    min_el = sensor.min_elevation_rad
     if sensor.kind == "radar":
-        return RadarModel(sensor_pos=pos, max_range_m=sensor.max_range_m,
-                          min_elevation_rad=sensor.min_elevation_rad, origin=origin,
-                          pd=sensor.pd, clutter_per_scan=sensor.clutter_per_scan)
-    if sensor.kind == "position":
+        return RadarModel(sensor_pos=pos, max_range_m=rng, min_elevation_rad=min_el,
+                          origin=origin, pd=pd, clutter_per_scan=clutter)
+    if sensor.kind == "radar2d":
+        return Radar2DModel(sensor_pos=pos, max_range_m=rng, min_elevation_rad=min_el,
+                            origin=origin, pd=pd, clutter_per_scan=clutter)
+    if sensor.kind == "bearing":
+        return BearingModel(sensor_pos=pos, max_range_m=rng, min_elevation_rad=min_el,
+                            origin=origin, dim=sensor.bearing_dim,
+                            modality=sensor.modality or "rf", pd=pd, clutter_per_scan=clutter)
+    if sensor.kind in ("position", "cooperative"):
         extent = None if region is None else np.array(
             [b - a for a, b in (region.east_m, region.north_m, region.up_m)])
-        return PositionModel(sensor_pos=pos, max_range_m=sensor.max_range_m, pd=sensor.pd,
-                             region_extent=extent, clutter_per_scan=sensor.clutter_per_scan)
+        return PositionModel(sensor_pos=pos, max_range_m=rng, pd=pd, region_extent=extent,
+                             clutter_per_scan=clutter, cooperative=sensor.kind == "cooperative")
     raise ValueError(f"no measurement model for sensor kind {sensor.kind!r}")

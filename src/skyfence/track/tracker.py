@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 from scipy.special import gammaincinv
 
@@ -22,7 +23,8 @@ from skyfence.track.associate import candidate_pairs, gate_components, gnn_assig
 from skyfence.track.linalg import inv_logdet, quad_form, symmetrise
 from skyfence.track.measurement import MeasurementModel, model_for
 from skyfence.track.models import STATE_DIM, ModelNoise, cwna_q
-from skyfence.types import F64, Detections, Tracks, TrackStatus, TrackUpdate
+from skyfence.track.triangulate import triangulate
+from skyfence.types import F64, Detections, TrackFlag, Tracks, TrackStatus, TrackUpdate
 
 DEFAULT_MODELS = (
     # Cruise or hover: gentle accelerations (σa ≈ 0.7 m/s² over a 1 s scan).
@@ -73,6 +75,27 @@ class TrackerConfig:
     association: str = "gnn"
     #: Process-noise scale per target class (issue of classification sets the class).
     class_q_scale: Mapping[str, float] = field(default_factory=lambda: {"unknown": 1.0})
+    #: A track not updated for this long is deleted, in cover or not (a transmitter
+    #: that fell silent out of every sensor's cover, a coast through a long gap).
+    max_coast_s: float = 30.0
+    #: Bearings (which cannot start a track alone) from two sensors at most this far apart
+    #: in time are crossed to start one; lines crossing at less than the angle fix no point.
+    triangulation_window_s: float = 1.0
+    min_crossing_rad: float = 0.1
+    #: Fastest target assumed when crossing bearings taken at different times, m/s.
+    max_speed_mps: float = 300.0
+    #: Height above the origin a new track takes when no sensor measured one (azimuth-only
+    #: direction finders), with its 1σ: where drones and low flyers are.
+    assumed_height_m: float = 120.0
+    assumed_height_std_m: float = 150.0
+    #: Spoofing. A cooperatively reported object is suspect once the looks of sensors that
+    #: should see it and did not add up to this evidence, Σ −ln(1 − Pd) (ln 10⁴: four
+    #: misses of a Pd 0.9 radar in a row); or once its identity has been reported outside
+    #: the gate of the track that carries it for this long.
+    spoof_evidence: float = math.log(1e4)
+    spoof_after_s: float = 3.0
+    #: A track seen only by cooperative reports for this long is flagged cooperative-only.
+    cooperative_only_after_s: float = 3.0
 
     def __post_init__(self) -> None:
         k = len(self.models)
@@ -92,6 +115,20 @@ class OutOfOrderError(SkyfenceError):
 
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _widen(a: NDArray[np.str_], b: NDArray[np.str_]) -> NDArray[np.str_]:
+    """``a`` with a string width that holds ``b``'s values (assignment would truncate)."""
+    dtype = np.result_type(a.dtype, b.dtype)
+    return a if dtype == a.dtype else a.astype(dtype)
+
+
+def _bits(sensors: NDArray[np.int32]) -> NDArray[np.uint64]:
+    """Source bits of sensor indices (none for indices past 63)."""
+    out = np.zeros(sensors.shape, dtype=np.uint64)
+    small = sensors < 64
+    out[small] = np.left_shift(np.uint64(1), sensors[small].astype(np.uint64))
+    return out
 
 
 class Tracker:
@@ -123,6 +160,15 @@ class Tracker:
         self.t: float | None = None
         self._next_id = 1
         self._alloc(0)
+        # Bearings no track explained, kept for crossing with other sensors' bearings:
+        # time, sensor, (azimuth, elevation or NaN) and their σ.
+        self._pending_t = np.empty(0)
+        self._pending_sensor = np.empty(0, dtype=np.int32)
+        self._pending_z = np.empty((0, 2))
+        self._pending_std = np.empty((0, 2))
+        self._sensor_pos = np.array([m.sensor_pos for m in self.sensors], dtype=np.float64)
+        self._rf_sensors = np.uint64(sum(1 << i for i, m in enumerate(self.sensors)
+                                         if getattr(m, "modality", None) == "rf" and i < 64))
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, config: TrackerConfig | None = None) -> Tracker:
@@ -145,12 +191,22 @@ class Tracker:
         self.looks = np.empty(n, dtype=np.int32)
         self.score = np.empty(n)  # log-likelihood ratio: target vs clutter
         self.q_scale = np.empty(n)
+        self.identity = np.empty(n, dtype=np.str_)
+        self.category = np.empty(n, dtype=np.str_)
+        self.sources = np.empty(n, dtype=np.uint64)
+        # Spoofing evidence: misses by sensors that should see the object since one last
+        # did; time since when its identity is reported outside its gate (NaN: it is not);
+        # time of the last update by a non-cooperative sensor (NaN: never).
+        self.miss_evidence = np.empty(n)
+        self.claim_miss_since = np.empty(n)
+        self.t_sensed = np.empty(n)
         # IMM-combined estimate, refreshed whenever x, P or mu of a row change.
         self.xc = np.empty((n, STATE_DIM))
         self.Pc = np.empty((n, STATE_DIM, STATE_DIM))
 
     _ARRAYS = ("id", "x", "P", "mu", "status", "t_first", "t_last", "hits", "misses", "looks",
-               "score", "q_scale", "xc", "Pc")
+               "score", "q_scale", "xc", "Pc", "identity", "category", "sources",
+               "miss_evidence", "claim_miss_since", "t_sensed")
 
     def _keep(self, mask: NDArray[np.bool_]) -> None:
         for name in self._ARRAYS:
@@ -184,7 +240,8 @@ class Tracker:
         if np.any((det.sensor < 0) | (det.sensor >= len(self.sensors))):
             raise SkyfenceError("detection sensor index outside the tracker's sensor list")
         # Canonical order: the result must not depend on the order within a time.
-        order = np.lexsort((det.z[:, 2], det.z[:, 1], det.z[:, 0], det.sensor, det.t))
+        order = np.lexsort((det.identity, det.z[:, 2], det.z[:, 1], det.z[:, 0], det.sensor,
+                            det.t))
         det = det.take(order)
         keys = np.stack([det.t, det.sensor.astype(np.float64)], axis=1)
         starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
@@ -193,7 +250,10 @@ class Tracker:
         deleted: list[NDArray[np.int64]] = []
         n_assigned = 0
         for a, b in zip(starts, ends, strict=True):  # over (time, sensor) groups, not detections
-            c, d, na = self._scan(float(det.t[a]), int(det.sensor[a]), det.z[a:b], det.R[a:b])
+            s = int(det.sensor[a])
+            dim = self.sensors[s].dim
+            c, d, na = self._scan(float(det.t[a]), s, det.z[a:b, :dim], det.R[a:b, :dim, :dim],
+                                  det.identity[a:b], det.category[a:b])
             confirmed.append(c)
             deleted.append(d)
             n_assigned += na
@@ -205,7 +265,24 @@ class Tracker:
         return Tracks(id=self.id.copy(), x=self.xc[:, :6].copy(), P=self.Pc[:, :6, :6].copy(),
                       status=self.status.copy(), t_first=self.t_first.copy(),
                       t_last=self.t_last.copy(), hits=self.hits.copy(),
-                      misses=self.misses.copy())
+                      misses=self.misses.copy(), identity=self.identity.copy(),
+                      category=self.category.copy(), sources=self.sources.copy(),
+                      flags=self._flags(), manoeuvre_p=1.0 - self.mu[:, 0])
+
+    def _flags(self) -> NDArray[np.uint16]:
+        cfg = self.config
+        t = self.t if self.t is not None else math.nan
+        claimed = self.identity != ""
+        spoof = claimed & ((self.miss_evidence >= cfg.spoof_evidence)
+                           | (t - self.claim_miss_since >= cfg.spoof_after_s))
+        unsensed = np.isnan(self.t_sensed) | (t - self.t_sensed >= cfg.cooperative_only_after_s)
+        coop_only = claimed & unsensed & (t - self.t_first >= cfg.cooperative_only_after_s)
+        rf = (self.sources & self._rf_sensors) != 0
+        flags = np.zeros(len(self), dtype=np.uint16)
+        flags[spoof] |= np.uint16(TrackFlag.SPOOF_SUSPECT)
+        flags[coop_only] |= np.uint16(TrackFlag.COOPERATIVE_ONLY)
+        flags[rf] |= np.uint16(TrackFlag.RF_EMITTER)
+        return flags
 
     # ------------------------------------------------------------------ one sensor look
 
@@ -222,8 +299,8 @@ class Tracker:
                           self.xc, self.Pc)
         self.t = t
 
-    def _scan(self, t: float, sensor: int, z: F64, R: F64
-              ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+    def _scan(self, t: float, sensor: int, z: F64, R: F64, identity: NDArray[np.str_],
+              category: NDArray[np.str_]) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
         self._advance(t)
         model = self.sensors[sensor]
         gate = self._gate[model.dim]
@@ -233,6 +310,10 @@ class Tracker:
         if n:
             visible = model.visible(self.xc[:, :3])
             ti, dj, d2, logdet = self._gate_pairs(model, gate, z, R)
+            if model.cooperative and ti.size:
+                # A report never goes to a track that carries another identity.
+                keep = (self.identity[ti] == "") | (self.identity[ti] == identity[dj])
+                ti, dj, d2, logdet = ti[keep], dj[keep], d2[keep], logdet[keep]
             if ti.size:
                 # Mahalanobis distance, offset so that every gated pair beats no pair.
                 # (Adding ln|S| to prefer confident tracks measured worse on swarms:
@@ -254,6 +335,8 @@ class Tracker:
             self.hits[at] += 1
             self.misses[at] = 0
             self.t_last[at] = t
+            if sensor < 64:
+                self.sources[at] |= np.uint64(1 << sensor)
             hit = np.zeros(n, dtype=bool)
             hit[at] = True
             looked = visible | hit
@@ -264,13 +347,104 @@ class Tracker:
                 self.score[at] += (math.log(model.pd) - log_clutter - 0.5 * (
                     hit_d2 + hit_logdet + model.dim * _LOG_2PI))
             self.score[missed] += math.log(1.0 - model.pd * self.config.gate_probability)
+            if model.cooperative:
+                self._claims(t, at, ad, identity, category)
+            else:
+                self.t_sensed[at] = t
+                self.miss_evidence[at] = 0.0
+                self.miss_evidence[missed] -= math.log(
+                    max(1.0 - model.pd * self.config.gate_probability, 1e-9))
         else:
             self._clutter_density(sensor, z, 0)
         free = np.ones(m, dtype=bool)
         free[ad] = False
-        self._initiate(*model.to_enu(z[free], R[free]), t)
+        if model.initiates:
+            self._initiate(*model.to_enu(z[free], R[free]), t, sensor=sensor,
+                           identity=identity[free] if model.cooperative else None,
+                           category=category[free] if model.cooperative else None)
+        else:
+            self._triangulate(t, sensor, z[free], R[free])
         confirmed, deleted = self._life_cycle()
         return confirmed, deleted, int(at.size)
+
+    def _claims(self, t: float, at: NDArray[np.intp], ad: NDArray[np.intp],
+                identity: NDArray[np.str_], category: NDArray[np.str_]) -> None:
+        """Attach reported identities to the tracks they were assigned to; note tracks whose
+        identity was reported this scan but not inside their gate."""
+        self.identity = _widen(self.identity, identity)
+        self.category = _widen(self.category, category)
+        self.identity[at] = identity[ad]
+        reported_category = category[ad] != ""
+        self.category[at[reported_category]] = category[ad][reported_category]
+        self.claim_miss_since[at] = np.nan
+        elsewhere = np.isin(self.identity, identity) & (self.identity != "")
+        elsewhere[at] = False
+        self.claim_miss_since[elsewhere & np.isnan(self.claim_miss_since)] = t
+
+    def _triangulate(self, t: float, sensor: int, z: F64, R: F64) -> None:
+        """Cross unexplained bearings with other sensors' recent ones; start tracks there.
+
+        Each new bearing is paired with at most one pending bearing (an optimal
+        assignment over the pairs that cross in front of both sensors, within both
+        ranges, with heights that agree); the rest wait in the pending list until
+        ``triangulation_window_s`` has passed.
+        """
+        cfg = self.config
+        recent = self._pending_t >= t - cfg.triangulation_window_s
+        self._keep_pending(recent)
+        m = z.shape[0]
+        model = self.sensors[sensor]
+        az = z[:, 0]
+        el = z[:, 1] if model.dim > 1 else np.full(m, np.nan)
+        std = np.sqrt(np.stack([R[:, 0, 0], R[:, 1, 1] if model.dim > 1 else np.ones(m)], 1))
+        others = np.flatnonzero(self._pending_sensor != sensor)
+        used = np.zeros(m, dtype=bool)
+        if m and others.size:
+            i, j = (a.ravel() for a in np.meshgrid(np.arange(m), others, indexing="ij"))
+            s_new = np.broadcast_to(self._sensor_pos[sensor], (i.size, 3))
+            s_old = self._sensor_pos[self._pending_sensor[j]]
+            fix = triangulate(
+                s_new, az[i], el[i], std[i, 0], std[i, 1],
+                s_old, self._pending_z[j, 0], self._pending_z[j, 1], self._pending_std[j, 0],
+                self._pending_std[j, 1], assumed_height_m=cfg.assumed_height_m,
+                assumed_height_std_m=cfg.assumed_height_std_m,
+                min_crossing_rad=cfg.min_crossing_rad)
+            max_range = np.array([mm.max_range_m for mm in self.sensors])
+            ok = (fix.ok & (fix.range1_m <= max_range[sensor])
+                  & (fix.range2_m <= max_range[self._pending_sensor[j]])
+                  & (fix.d2 < self._gate[1]))
+            if ok.any():
+                cost = np.full((m, others.size), 1e12)
+                # Prefer tight fixes: log of the horizontal error ellipse's area.
+                area = np.log(np.maximum(np.linalg.det(fix.cov[:, :2, :2]), 1e-12)) + fix.d2
+                cost.reshape(-1)[ok] = area[ok]
+                rows, cols = linear_sum_assignment(cost)
+                good = cost[rows, cols] < 1e12
+                rows, cols = rows[good], cols[good]
+                pair = rows * others.size + cols
+                pos, cov = fix.pos[pair], fix.cov[pair].copy()
+                # The target moved between the two bearings' times.
+                lag = t - self._pending_t[others[cols]]
+                cov[:, [0, 1, 2], [0, 1, 2]] += (cfg.max_speed_mps * lag)[:, None] ** 2 / 3.0
+                self._initiate(pos, cov, t, sensor=sensor)
+                self.sources[-rows.size:] |= np.uint64(
+                    1 << sensor if sensor < 64 else 0) | _bits(self._pending_sensor[others[cols]])
+                used[rows] = True
+                gone = np.ones(self._pending_t.size, dtype=bool)
+                gone[others[cols]] = False
+                self._keep_pending(gone)
+        keep = ~used
+        self._pending_t = np.concatenate([self._pending_t, np.full(int(keep.sum()), t)])
+        self._pending_sensor = np.concatenate(
+            [self._pending_sensor, np.full(int(keep.sum()), sensor, dtype=np.int32)])
+        self._pending_z = np.concatenate([self._pending_z, np.stack([az, el], 1)[keep]])
+        self._pending_std = np.concatenate([self._pending_std, std[keep]])
+
+    def _keep_pending(self, mask: NDArray[np.bool_]) -> None:
+        self._pending_t = self._pending_t[mask]
+        self._pending_sensor = self._pending_sensor[mask]
+        self._pending_z = self._pending_z[mask]
+        self._pending_std = self._pending_std[mask]
 
     @staticmethod
     def _crowded(n: int, m: int, ti: NDArray[np.intp], dj: NDArray[np.intp]) -> NDArray[np.bool_]:
@@ -400,10 +574,13 @@ class Tracker:
                          nu.reshape(n, k, model.dim), np.ascontiguousarray(R), xc, Pc)
         self.x[at], self.P[at], self.mu[at], self.xc[at], self.Pc[at] = x, P, mu, xc, Pc
 
-    def _initiate(self, pos: F64, cov: F64, t: float) -> None:
+    def _initiate(self, pos: F64, cov: F64, t: float, *, sensor: int,
+                  identity: NDArray[np.str_] | None = None,
+                  category: NDArray[np.str_] | None = None) -> None:
         m = pos.shape[0]
         if m == 0:
             return
+        model = self.sensors[sensor]
         cfg = self.config
         x = np.zeros((m, self._k, STATE_DIM))
         x[:, :, :3] = pos[:, None, :]
@@ -431,6 +608,12 @@ class Tracker:
             q_scale=np.full(m, cfg.class_q_scale.get("unknown", 1.0)),
             xc=x[:, 0],
             Pc=P,
+            identity=identity if identity is not None else np.full(m, "", dtype=np.str_),
+            category=category if category is not None else np.full(m, "", dtype=np.str_),
+            sources=np.full(m, 1 << sensor if sensor < 64 else 0, dtype=np.uint64),
+            miss_evidence=np.zeros(m),
+            claim_miss_since=np.full(m, np.nan),
+            t_sensed=np.full(m, np.nan if model.cooperative else t),
         )
         if self.t is None:
             self.t = t
@@ -481,6 +664,8 @@ class Tracker:
             self.misses[established] > 0, TrackStatus.COASTING, TrackStatus.CONFIRMED)
         pos_var = np.trace(self.Pc[:, :3, :3], axis1=1, axis2=2)
         lost = established & (self.misses >= cfg.max_misses_confirmed)
+        if self.t is not None:
+            lost |= self.t - self.t_last > cfg.max_coast_s
         diverged = pos_var > cfg.max_position_std_m**2
         drop = fail | lost | diverged
         deleted = self.id[drop]
