@@ -550,8 +550,9 @@ class Tracker:
         old = self._clutter_count[sensor]
         self._clutter_count[sensor] = count if np.isnan(old) else (1 - a) * old + a * count
         if z.shape[0]:
-            self._z_lo[sensor] = np.minimum(self._z_lo[sensor], z.min(axis=0))
-            self._z_hi[sensor] = np.maximum(self._z_hi[sensor], z.max(axis=0))
+            dim = z.shape[1]
+            self._z_lo[sensor, :dim] = np.minimum(self._z_lo[sensor, :dim], z.min(axis=0))
+            self._z_hi[sensor, :dim] = np.maximum(self._z_hi[sensor, :dim], z.max(axis=0))
         model = self.sensors[sensor]
         span = model.coverage_extent()
         if span is None:

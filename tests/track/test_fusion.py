@@ -1,0 +1,180 @@
+"""Fusion of sensor kinds: bearings alone, identities attached, lies caught."""
+
+import math
+
+import numpy as np
+
+from skyfence.geo import Origin
+from skyfence.scenario import Scenario, SensorSpec
+from skyfence.track import Tracker
+from skyfence.types import Detections, TrackFlag, TrackStatus
+
+ORIGIN = Origin(47.45, 8.56, 420.0)
+T0 = 1.7e9
+RID = "rid:MFG1A0123456789"
+
+RADAR = SensorSpec(id="radar", kind="radar", position_enu_m=(0.0, 0.0, 20.0), pd=0.9,
+                   noise_std=(5.0, 0.005, 0.008), max_range_m=8000.0, scan_period_s=1.0,
+                   clutter_per_scan=2.0)
+RF = [SensorSpec(id=f"df{i}", kind="bearing", position_enu_m=p, pd=0.9,
+                 noise_std=(math.radians(1.0), 0.0, 0.0), bearing_dim=1, modality="rf",
+                 max_range_m=10_000.0)
+      for i, p in enumerate([(-3000.0, -2000.0, 10.0), (3000.0, -2000.0, 10.0),
+                             (0.0, 3500.0, 10.0)])]
+EO = [SensorSpec(id=f"eo{i}", kind="bearing", position_enu_m=p, pd=0.9,
+                 noise_std=(math.radians(0.2), math.radians(0.2), 0.0), bearing_dim=2,
+                 modality="eo", max_range_m=6000.0)
+      for i, p in enumerate([(-1500.0, 1500.0, 15.0), (2000.0, 1000.0, 15.0)])]
+COOP = SensorSpec(id="rid", kind="cooperative", position_enu_m=(0.0, 0.0, 2.0), pd=1.0,
+                  noise_std=(5.0, 5.0, 8.0))
+
+
+def _measure(sensor: SensorSpec, p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    d = p - np.asarray(sensor.position_enu_m)
+    ground = math.hypot(d[0], d[1])
+    full = np.array([math.hypot(ground, d[2]), math.atan2(d[0], d[1]), math.atan2(d[2], ground)])
+    if sensor.kind == "bearing":
+        z = full[1:1 + sensor.bearing_dim]
+    elif sensor.kind in ("position", "cooperative"):
+        z = p.copy()
+    else:
+        z = full[:sensor.dim]
+    z = z + rng.normal(size=z.size) * np.asarray(sensor.noise_std[:z.size])
+    return np.r_[z, np.zeros(3 - z.size)]
+
+
+def _run(sensors: tuple[SensorSpec, ...], path, seconds: int, *,  # type: ignore[no-untyped-def]
+         offset: np.ndarray | None = None, seed: int = 0):
+    """Every sensor sees the target at ``path(t)`` once a second (staggered); the
+    cooperative sensor reports ``path(t) + offset``. Returns the tracker and its updates."""
+    rng = np.random.default_rng(seed)
+    tracker = Tracker.from_scenario(Scenario(name="fusion", origin=ORIGIN, sensors=sensors))
+    updates = []
+    for k in range(seconds):
+        for i, s in enumerate(sensors):
+            t = T0 + k + 0.1 * i
+            p = path(t - T0)
+            if s.kind == "cooperative":
+                p = p + (offset if offset is not None else 0.0)
+                ident = np.array([RID])
+            else:
+                ident = np.array([""])
+                d = p - np.asarray(s.position_enu_m)
+                elevation = math.atan2(d[2], math.hypot(d[0], d[1]))
+                out_of_cover = (np.linalg.norm(d) > s.max_range_m
+                                or elevation < s.min_elevation_rad)
+                if out_of_cover or rng.random() > s.pd:
+                    continue
+            det = Detections(t=np.array([t]), sensor=np.array([i], np.int32),
+                             z=_measure(s, p, rng)[None], R=s.R[None].copy(), identity=ident)
+            updates.append((t, p, tracker.step(det)))
+    return tracker, updates
+
+
+def _low_flyer(t: float) -> np.ndarray:
+    return np.array([-2500.0 + 40.0 * t, 500.0, 40.0])
+
+
+def test_bearings_alone_start_and_hold_a_track() -> None:
+    """Three RF direction finders and two cameras, no radar: one accurate track."""
+    _, updates = _run((*RF, *EO), _low_flyer, 60)
+    errors, counts = [], []
+    for t, p, u in updates:
+        live = u.tracks.status != TrackStatus.TENTATIVE
+        counts.append(int(live.sum()))
+        if live.any() and t - T0 > 10:
+            errors.append(np.linalg.norm(u.tracks.x[live, :3] - p, axis=1).min())
+    first = next(t for t, _, u in updates if (u.tracks.status != TrackStatus.TENTATIVE).any())
+    assert first - T0 < 5.0
+    assert max(counts[len(counts) // 6:]) == 1  # one object, one track
+    assert np.median(errors) < 30.0
+    # The track is known to emit a radio link.
+    flags = updates[-1][2].tracks.flags
+    assert (flags & TrackFlag.RF_EMITTER).all()
+
+
+def test_a_drone_under_the_radar_horizon_is_held_by_rf_and_cameras() -> None:
+    """A radar that cannot see it (below its minimum elevation) changes nothing."""
+    blind = SensorSpec(id="radar", kind="radar", position_enu_m=(0.0, 0.0, 20.0), pd=0.9,
+                       noise_std=(5.0, 0.005, 0.008), max_range_m=8000.0,
+                       min_elevation_rad=0.2)
+    _, updates = _run((blind, *RF, *EO), _low_flyer, 60)
+    held = [bool((u.tracks.status != TrackStatus.TENTATIVE).any())
+            for t, _, u in updates if t - T0 > 5]
+    assert np.mean(held) > 0.95
+
+
+def test_an_honest_remote_id_joins_the_radar_track() -> None:
+    def hover(t: float) -> np.ndarray:
+        return np.array([1200.0 + 5.0 * math.sin(0.1 * t), 900.0, 80.0])
+
+    tracker, updates = _run((RADAR, COOP), hover, 40)
+    tr = updates[-1][2].tracks
+    live = tr.status != TrackStatus.TENTATIVE
+    assert live.sum() == 1
+    assert tr.identity[live].tolist() == [RID]
+    assert tr.sources[live][0] == 0b11  # radar and Remote ID
+    assert not np.any(tr.flags & TrackFlag.SPOOF_SUSPECT)
+    assert not any(u.tracks.flags[u.tracks.status != TrackStatus.TENTATIVE].any() & 1
+                   for _, _, u in updates)
+
+
+def test_a_remote_id_that_lies_by_500_m_is_flagged_within_5_s() -> None:
+    def hover(t: float) -> np.ndarray:
+        return np.array([1200.0, 900.0, 80.0])
+
+    _, updates = _run((RADAR, COOP), hover, 30, offset=np.array([500.0, 0.0, 0.0]))
+    first_report = T0 + 0.1
+    flagged = [t for t, _, u in updates
+               if np.any(u.tracks.flags[u.tracks.identity == RID] & TrackFlag.SPOOF_SUSPECT)]
+    assert flagged and flagged[0] - first_report <= 5.0
+    tr = updates[-1][2].tracks
+    live = tr.status != TrackStatus.TENTATIVE
+    # The drone the radar sees carries no identity (it is dark); the claim sits 500 m away.
+    radar_track = live & (tr.identity == "")
+    assert radar_track.sum() == 1
+    assert np.linalg.norm(tr.x[radar_track, :3] - hover(0.0), axis=1)[0] < 30.0
+
+
+def test_an_identity_that_walks_away_from_its_track_is_flagged() -> None:
+    def cruise(t: float) -> np.ndarray:
+        return np.array([1000.0 + 10.0 * t, 900.0, 80.0])
+
+    rng_offset = np.zeros(3)
+    tracker = None
+    # Honest for 20 s, then the transmitter reports 800 m north of the truth.
+    rng = np.random.default_rng(3)
+    sensors = (RADAR, COOP)
+    tracker = Tracker.from_scenario(Scenario(name="fusion", origin=ORIGIN, sensors=sensors))
+    flagged_at = None
+    for k in range(40):
+        for i, s in enumerate(sensors):
+            t = T0 + k + 0.1 * i
+            p = cruise(float(k))
+            if s.kind == "cooperative":
+                p = p + (np.array([0.0, 800.0, 0.0]) if k >= 20 else rng_offset)
+            elif rng.random() > s.pd:
+                continue
+            det = Detections(t=np.array([t]), sensor=np.array([i], np.int32),
+                             z=_measure(s, p, rng)[None], R=s.R[None].copy(),
+                             identity=np.array([RID if s.kind == "cooperative" else ""]))
+            tr = tracker.step(det).tracks
+            suspect = (tr.flags & TrackFlag.SPOOF_SUSPECT) != 0
+            if k < 20:
+                assert not suspect.any()
+            elif flagged_at is None and suspect.any():
+                flagged_at = k
+    assert flagged_at is not None and flagged_at - 20 <= 5
+
+
+def test_a_silent_transmitter_outside_every_cover_is_not_a_spoof() -> None:
+    """ADS-B from an aircraft beyond the radar's range: no sensor should see it."""
+    def far(t: float) -> np.ndarray:
+        return np.array([20_000.0 + 60.0 * t, 0.0, 1500.0])
+
+    _, updates = _run((RADAR, COOP), far, 30)
+    tr = updates[-1][2].tracks
+    live = tr.status != TrackStatus.TENTATIVE
+    assert live.sum() == 1 and tr.identity[live].tolist() == [RID]
+    assert not np.any(tr.flags & TrackFlag.SPOOF_SUSPECT)
+    assert np.all(tr.flags[live] & TrackFlag.COOPERATIVE_ONLY)
