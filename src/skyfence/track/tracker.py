@@ -89,10 +89,10 @@ class TrackerConfig:
     assumed_height_m: float = 120.0
     assumed_height_std_m: float = 150.0
     #: Spoofing. A cooperatively reported object is suspect once the looks of sensors that
-    #: should see it and did not add up to this evidence, Σ −ln(1 − Pd) (ln 10⁴: four
+    #: should see it and did not add up to this evidence, Σ −ln(1 − Pd) (9: four
     #: misses of a Pd 0.9 radar in a row); or once its identity has been reported outside
     #: the gate of the track that carries it for this long.
-    spoof_evidence: float = math.log(1e4)
+    spoof_evidence: float = 9.0
     spoof_after_s: float = 3.0
     #: A track seen only by cooperative reports for this long is flagged cooperative-only.
     cooperative_only_after_s: float = 3.0
