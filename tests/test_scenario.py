@@ -332,3 +332,74 @@ def test_bad_fusion_sensors_name_the_field(tmp_path: Path, sensor: dict[str, obj
         read_scenario(tmp_path)
     assert info.value.field == field or field in str(info.value)
     assert words in str(info.value)
+
+
+# --------------------------------------------------------------------------- partner tracks
+
+PARTNER = Scenario(
+    name="partner",
+    origin=Origin(47.45, 8.56, 420.0),
+    sensors=(
+        SensorSpec(id="r1", kind="radar", position_enu_m=(0.0, 0.0, 10.0), pd=0.9,
+                   noise_std=(10.0, 0.002, 0.003)),
+        SensorSpec(id="nodeB", kind="track", position_enu_m=(20_000.0, 0.0, 0.0), pd=1.0,
+                   noise_std=(math.nan, math.nan, math.nan)),
+    ),
+)
+_COV = " ".join(["100", "0", "0", "1", "0", "0", "100", "0", "0", "1", "0", "400", "0", "0",
+                 "2", "25", "0", "0", "25", "0", "9"])
+PARTNER_CSV = (
+    "t,sensor,east_m,north_m,up_m,range_m,azimuth_rad,elevation_rad,identity,std_h_m,"
+    "std_v_m,category,v_east_mps,v_north_mps,v_up_mps,cov,partner_track\n"
+    "5.0,r1,,,,1500.0,0.5,0.1,,,,,,,,,\n"
+    f"5.5,nodeB,100.0,200.0,300.0,,,,icao:4840D6,,,,10.0,-5.0,0.5,{_COV},B-17\n"
+    f"6.0,nodeB,150.0,200.0,300.0,,,,,,,,10.0,-5.0,0.5,{_COV},B-18\n"
+)
+
+
+def test_partner_tracks_read_with_state_and_covariance(tmp_path: Path) -> None:
+    write_scenario(tmp_path, PARTNER)
+    assert read_scenario(tmp_path) == PARTNER
+    (tmp_path / "detections.csv").write_text(PARTNER_CSV)
+    det = read_detections(tmp_path, PARTNER)
+    assert det.reported is not None
+    np.testing.assert_array_equal(det.reported.x[1], [100.0, 200.0, 300.0, 10.0, -5.0, 0.5])
+    P = det.reported.P[1]
+    assert np.array_equal(P, P.T) and P[0, 3] == 1.0 and P[2, 5] == 2.0 and P[5, 5] == 9.0
+    np.testing.assert_array_equal(det.R[1], P[:3, :3])
+    assert det.reported.ref.tolist() == ["", "B-17", "B-18"]
+    assert det.identity.tolist() == ["", "icao:4840D6", ""]
+    write_detections(tmp_path, PARTNER, det)
+    back = read_detections(tmp_path, PARTNER)
+    assert back.reported is not None
+    for name in ("x", "P", "ref"):
+        assert np.array_equal(getattr(back.reported, name), getattr(det.reported, name))
+    assert np.array_equal(back.z, det.z) and np.array_equal(back.identity, det.identity)
+
+
+@pytest.mark.parametrize(
+    ("cov", "words"),
+    [
+        (" ".join(["1"] * 20), "20 numbers"),
+        (_COV.replace("400", "x"), "not a number"),
+        (_COV.replace("100", "-100", 1), "not positive definite"),
+        (_COV.replace(" 1 ", " 50 ", 1), "not positive definite"),
+    ],
+)
+def test_bad_partner_covariance_is_named(tmp_path: Path, cov: str, words: str) -> None:
+    write_scenario(tmp_path, PARTNER)
+    lines = PARTNER_CSV.splitlines()
+    lines[2] = lines[2].replace(_COV, cov)
+    (tmp_path / "detections.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_detections(tmp_path, PARTNER)
+    assert info.value.line == 3 and info.value.field == "cov"
+    assert words in str(info.value)
+
+
+def test_a_partner_track_needs_its_reference(tmp_path: Path) -> None:
+    write_scenario(tmp_path, PARTNER)
+    (tmp_path / "detections.csv").write_text(PARTNER_CSV.replace(",B-18", ","))
+    with pytest.raises(InputError) as info:
+        read_detections(tmp_path, PARTNER)
+    assert info.value.line == 4 and info.value.field == "partner_track"

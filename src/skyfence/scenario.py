@@ -20,9 +20,9 @@ from numpy.typing import NDArray
 
 from skyfence.errors import InputError
 from skyfence.geo import Origin
-from skyfence.types import F64, TRACKS_CSV_SCHEMA, TRUTH_CSV_SCHEMA, Detections
+from skyfence.types import F64, TRACKS_CSV_SCHEMA, TRUTH_CSV_SCHEMA, Detections, PartnerTracks
 
-SENSOR_KINDS = ("position", "radar", "radar2d", "bearing", "cooperative")
+SENSOR_KINDS = ("position", "radar", "radar2d", "bearing", "cooperative", "track")
 POSITION_COLUMNS = ("east_m", "north_m", "up_m")
 RADAR_COLUMNS = ("range_m", "azimuth_rad", "elevation_rad")
 #: Columns only cooperative reports fill: who the target says it is, the accuracy it
@@ -30,6 +30,11 @@ RADAR_COLUMNS = ("range_m", "azimuth_rad", "elevation_rad")
 COOPERATIVE_COLUMNS = ("identity", "std_h_m", "std_v_m", "category")
 DETECTION_COLUMNS = ("t", "sensor", *POSITION_COLUMNS, *RADAR_COLUMNS)
 DETECTION_COLUMNS_COOPERATIVE = (*DETECTION_COLUMNS, *COOPERATIVE_COLUMNS)
+#: Columns only partner tracks fill: the velocity, the 6×6 covariance of (east, north,
+#: up, v_east, v_north, v_up) as its 21 upper-triangle entries row by row, separated by
+#: spaces, and the partner's track id. (Position and identity use the columns above.)
+TRACK_COLUMNS = ("v_east_mps", "v_north_mps", "v_up_mps", "cov", "partner_track")
+_TRIU = np.triu_indices(6)
 #: What a bearing sensor is; ``rf`` (a direction finder on a drone's radio link) is
 #: evidence for classification.
 BEARING_MODALITIES = ("rf", "eo", "ir", "acoustic")
@@ -92,7 +97,7 @@ class SensorSpec:
     @property
     def columns(self) -> tuple[str, ...]:
         """``detections.csv`` columns of a measurement, in ``z`` order."""
-        if self.kind in ("position", "cooperative"):
+        if self.kind in ("position", "cooperative", "track"):
             return POSITION_COLUMNS
         if self.kind == "bearing":
             return RADAR_COLUMNS[1:1 + self.bearing_dim]
@@ -115,7 +120,7 @@ class SensorSpec:
                 "pd": self.pd,
             }
         )
-        if self.kind in ("position", "cooperative"):
+        if self.kind in ("position", "cooperative", "track"):
             if not math.isnan(self.noise_std[0]):
                 out["noise_std_m"] = list(self.noise_std)
         else:
@@ -251,7 +256,7 @@ def parse_scenario(doc: Any, *, file: str = "scenario.json") -> Scenario:
         if kind == "position" or (kind == "cooperative" and "noise_std_m" in s):
             noise = r.vec3(r.get(s, "noise_std_m", f"{path}."), f"{path}.noise_std_m",
                            positive=True)
-        elif kind == "cooperative":
+        elif kind in ("cooperative", "track"):
             noise = (math.nan, math.nan, math.nan)  # each row gives its accuracy
         else:
             nd = r.obj(r.get(s, "noise_std", f"{path}."), f"{path}.noise_std")
@@ -432,14 +437,16 @@ def read_detections(directory: str | Path, scenario: Scenario) -> Detections:
     """All detections of a scenario directory, in file order (sorted by ``t``)."""
     path = Path(directory) / "detections.csv"
     header, rows = _read_table(path)
-    cooperative = any(s.kind == "cooperative" for s in scenario.sensors)
+    kinds = {s.kind for s in scenario.sensors}
+    cooperative = bool(kinds & {"cooperative", "track"})
     required = ["t", "sensor"]
     for s in scenario.sensors:
         required += [c for c in s.columns if c not in required]
-    if cooperative:
+    if "cooperative" in kinds:
         required.append("identity")
-    _check_header(path, header, required,
-                  DETECTION_COLUMNS_COOPERATIVE if cooperative else DETECTION_COLUMNS)
+    if "track" in kinds:
+        required += [c for c in TRACK_COLUMNS if c not in required]
+    _check_header(path, header, required, detection_columns(scenario))
     n = len(rows)
     t = _numeric_column(path, header, rows, "t")
     _check_sorted(path, t)
@@ -463,14 +470,89 @@ def read_detections(directory: str | Path, scenario: Scenario) -> Detections:
             if c in RADAR_COLUMNS:
                 _check_angle_values(path, c, values[c], mine)
     identity = category = np.full(n, "", dtype=np.str_)
+    reported = None
     if cooperative:
-        is_coop = np.array([s.kind == "cooperative" for s in scenario.sensors])[sensor] \
-            if n else np.empty(0, dtype=bool)
-        identity = _identity_column(path, header, rows, is_coop)
+        kind_of = np.array([s.kind for s in scenario.sensors])[sensor] if n \
+            else np.empty(0, dtype=str)
+        is_coop, is_track = kind_of == "cooperative", kind_of == "track"
+        identity = _identity_column(path, header, rows, is_coop, is_track)
         if "category" in header:
             category = np.where(is_coop, np.char.strip(rows[:, header.index("category")]), "")
         _cooperative_accuracy(path, header, rows, scenario, sensor, is_coop, R)
-    return Detections(t=t, sensor=sensor, z=z, R=R, identity=identity, category=category)
+        if "track" in kinds:
+            reported = _partner_tracks(path, header, rows, is_track, z)
+            R[is_track] = reported.P[is_track, :3, :3]
+    return Detections(t=t, sensor=sensor, z=z, R=R, identity=identity, category=category,
+                      reported=reported)
+
+
+def detection_columns(scenario: Scenario) -> tuple[str, ...]:
+    """The columns of ``detections.csv`` for the scenario's sensor kinds."""
+    kinds = {s.kind for s in scenario.sensors}
+    columns: tuple[str, ...] = DETECTION_COLUMNS
+    if kinds & {"cooperative", "track"}:
+        columns = DETECTION_COLUMNS_COOPERATIVE
+    if "track" in kinds:
+        columns = (*columns, *TRACK_COLUMNS)
+    return columns
+
+
+def _partner_tracks(path: Path, header: list[str], rows: NDArray[np.str_],
+                    is_track: NDArray[np.bool_], z: F64) -> PartnerTracks:
+    """State, covariance and reference of partner-track rows (zeros elsewhere)."""
+    n = len(rows)
+    out = PartnerTracks.zeros(n)
+    out.x[:, :3] = z
+    for j, c in enumerate(TRACK_COLUMNS[:3]):
+        v = _numeric_column(path, header, rows, c, allow_empty=True)
+        missing = is_track & np.isnan(v)
+        if missing.any():
+            line = int(np.argmax(missing)) + 2
+            raise InputError("empty for a partner track", file=str(path), line=line, field=c,
+                             fix="a partner track needs its velocity")
+        out.x[is_track, 3 + j] = v[is_track]
+    cells = np.char.strip(rows[is_track, header.index("cov")])
+    where = np.flatnonzero(is_track)
+    parts = np.char.split(cells)
+    counts = np.array([len(p) for p in parts.tolist()], dtype=np.intp)
+    if np.any(counts != 21):
+        k = int(np.argmax(counts != 21))
+        raise InputError(f"{int(counts[k])} numbers where the covariance needs 21",
+                         file=str(path), line=int(where[k]) + 2, field="cov",
+                         fix="give the 21 upper-triangle entries of the 6×6 covariance of "
+                             "(east, north, up, v_east, v_north, v_up), row by row, "
+                             "separated by spaces")
+    try:
+        flat = np.array(" ".join(cells.tolist()).split(), dtype=np.float64).reshape(-1, 21)
+    except ValueError:
+        for k, p in enumerate(parts.tolist()):
+            try:
+                np.array(p, dtype=np.float64)
+            except ValueError:
+                raise InputError(f"{' '.join(p)!r} holds something that is not a number",
+                                 file=str(path), line=int(where[k]) + 2, field="cov",
+                                 fix="write plain decimal numbers") from None
+        raise
+    P = np.zeros((flat.shape[0], 6, 6))
+    P[:, _TRIU[0], _TRIU[1]] = flat
+    P = np.triu(P) + np.swapaxes(np.triu(P, 1), 1, 2)
+    finite = np.isfinite(flat).all(axis=1)
+    spd = np.zeros(flat.shape[0], dtype=bool)
+    spd[finite] = np.linalg.eigvalsh(P[finite]).min(axis=1) > 0
+    if not spd.all():
+        k = int(np.argmax(~spd))
+        raise InputError("the covariance is not positive definite", file=str(path),
+                         line=int(where[k]) + 2, field="cov",
+                         fix="send the partner's covariance as is (symmetric, positive "
+                             "variances, correlations within ±1)")
+    out.P[is_track] = P
+    ref = np.char.strip(rows[:, header.index("partner_track")])
+    missing_ref = is_track & (ref == "")
+    if missing_ref.any():
+        line = int(np.argmax(missing_ref)) + 2
+        raise InputError("empty for a partner track", file=str(path), line=line,
+                         field="partner_track", fix="give the partner's track id")
+    return PartnerTracks(x=out.x, P=out.P, ref=np.where(is_track, ref, ""))
 
 
 def _sensor_column(path: Path, header: list[str], rows: NDArray[np.str_],
@@ -508,10 +590,14 @@ def _check_angle_values(path: Path, column: str, v: F64, rows: NDArray[np.bool_]
 
 
 def _identity_column(path: Path, header: list[str], rows: NDArray[np.str_],
-                     is_coop: NDArray[np.bool_]) -> NDArray[np.str_]:
-    raw = np.char.strip(rows[:, header.index("identity")])
-    ident = np.where(is_coop, raw, "")
-    for value in np.unique(ident[is_coop]):  # over distinct identities, not rows
+                     is_coop: NDArray[np.bool_], is_track: NDArray[np.bool_]
+                     ) -> NDArray[np.str_]:
+    """Identities of cooperative rows (required) and partner-track rows (optional)."""
+    raw = (np.char.strip(rows[:, header.index("identity")]) if "identity" in header
+           else np.full(len(rows), "", dtype=np.str_))
+    carries = is_coop | (is_track & (raw != ""))
+    ident = np.where(carries, raw, "")
+    for value in np.unique(ident[carries]):  # over distinct identities, not rows
         scheme, _, key = str(value).partition(":")
         problem = None
         if not value:
@@ -522,7 +608,7 @@ def _identity_column(path: Path, header: list[str], rows: NDArray[np.str_],
                                                          for ch in key)):
             problem = f"{str(value)!r} is not a 24-bit ICAO address"
         if problem:
-            line = int(np.argmax(is_coop & (ident == value))) + 2
+            line = int(np.argmax(carries & (ident == value))) + 2
             raise InputError(problem, file=str(path), line=line, field="identity",
                              fix="a cooperative report names its target: icao:4840D6 "
                                  "(6 upper-case hex digits), rid:<Remote ID serial>, …")
@@ -559,8 +645,7 @@ def write_detections(directory: str | Path, scenario: Scenario, det: Detections)
     The cooperative columns are written only when the scenario has a cooperative
     sensor, so that files of other scenarios keep their shape.
     """
-    cooperative = any(s.kind == "cooperative" for s in scenario.sensors)
-    columns = DETECTION_COLUMNS_COOPERATIVE if cooperative else DETECTION_COLUMNS
+    columns = detection_columns(scenario)
     n = len(det)
     # Every cell of every row as an object, and which cells each row fills.
     cells = np.empty((n, len(columns)), dtype=object)
@@ -582,8 +667,19 @@ def write_detections(directory: str | Path, scenario: Scenario, det: Detections)
             cells[mine, at["std_h_m"]] = np.sqrt(det.R[mine, 0, 0]).tolist()
             cells[mine, at["std_v_m"]] = np.sqrt(det.R[mine, 2, 2]).tolist()
             cells[mine, at["category"]] = det.category[mine].tolist()
-            used[mine, at["identity"]:] = True
-            fmt[at["identity"]:] = ["%s", "%r", "%r", "%s"]
+            used[mine, at["identity"]:at["category"] + 1] = True
+            fmt[at["identity"]:at["category"] + 1] = ["%s", "%r", "%r", "%s"]
+        if spec.kind == "track" and det.reported is not None:
+            rep = det.reported
+            cells[mine, at["identity"]] = det.identity[mine].tolist()
+            for j, c in enumerate(TRACK_COLUMNS[:3]):
+                cells[mine, at[c]] = rep.x[mine, 3 + j].tolist()
+            upper = rep.P[mine][:, _TRIU[0], _TRIU[1]]
+            cells[mine, at["cov"]] = [" ".join(map(repr, r)) for r in upper.tolist()]
+            cells[mine, at["partner_track"]] = rep.ref[mine].tolist()
+            for c in ("identity", *TRACK_COLUMNS):
+                used[mine, at[c]] = True
+                fmt[at[c]] = "%r" if c.endswith("_mps") else "%s"
         formats.append(",".join(fmt) + "\n")
     row_formats: list[str] = np.array(formats, dtype=object)[det.sensor].tolist()
     text = "".join(row_formats) % tuple(cells[used].tolist())

@@ -68,6 +68,18 @@ DETECTIONS_SCHEMA = Schema(
         Field("category", "str", "",
               "the category it reports: ADS-B emitter category (A3, B6, …) or Remote ID UA "
               "type (0–15); empty when unknown"),
+        Field("reported", "PartnerTracks", "",
+              "for rows of partner-track sensors, the partner's full state, covariance and "
+              "track reference (None when the batch has none)"),
+    ),
+)
+
+PARTNER_TRACKS_SCHEMA = Schema(
+    "partner tracks",
+    (
+        Field("x", "float64", "m, m/s", "ENU position and velocity the partner reports", (6,)),
+        Field("P", "float64", "m², m²/s, m²/s²", "its covariance", (6, 6)),
+        Field("ref", "str", "", "the partner's track id; empty on rows of other sensors"),
     ),
 )
 
@@ -153,6 +165,24 @@ TRUTH_CSV_SCHEMA = Schema(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class PartnerTracks:
+    """Tracks a partner node reports, row-aligned with a ``Detections`` batch (see
+    ``PARTNER_TRACKS_SCHEMA``); rows of other sensors are zeros."""
+
+    x: F64
+    P: F64
+    ref: NDArray[np.str_]
+
+    def take(self, index: NDArray[np.intp] | NDArray[np.bool_] | slice) -> PartnerTracks:
+        return PartnerTracks(x=self.x[index], P=self.P[index], ref=self.ref[index])
+
+    @staticmethod
+    def zeros(n: int) -> PartnerTracks:
+        return PartnerTracks(x=np.zeros((n, 6)), P=np.zeros((n, 6, 6)),
+                             ref=np.full(n, "", dtype=np.str_))
+
+
 #: Default of the optional text columns of ``Detections``: filled with "" per row.
 _NO_TEXT: NDArray[np.str_] = np.empty(0, dtype=np.str_)
 
@@ -171,6 +201,7 @@ class Detections:
     R: F64
     identity: NDArray[np.str_] = field(default_factory=lambda: _NO_TEXT)
     category: NDArray[np.str_] = field(default_factory=lambda: _NO_TEXT)
+    reported: PartnerTracks | None = None
 
     def __post_init__(self) -> None:
         n = self.t.shape[0]
@@ -178,7 +209,8 @@ class Detections:
             if getattr(self, name) is _NO_TEXT:
                 object.__setattr__(self, name, np.full(n, "", dtype=np.str_))
         if (self.sensor.shape != (n,) or self.z.shape != (n, 3) or self.R.shape != (n, 3, 3)
-                or self.identity.shape != (n,) or self.category.shape != (n,)):
+                or self.identity.shape != (n,) or self.category.shape != (n,)
+                or (self.reported is not None and self.reported.x.shape != (n, 6))):
             raise ValueError(
                 "Detections arrays disagree in shape: "
                 f"t {self.t.shape}, sensor {self.sensor.shape}, z {self.z.shape}, "
@@ -202,6 +234,7 @@ class Detections:
         return Detections(
             t=self.t[index], sensor=self.sensor[index], z=self.z[index], R=self.R[index],
             identity=self.identity[index], category=self.category[index],
+            reported=None if self.reported is None else self.reported.take(index),
         )
 
     @staticmethod
@@ -215,7 +248,15 @@ class Detections:
             R=np.concatenate([p.R for p in parts]),
             identity=np.concatenate([p.identity for p in parts]),
             category=np.concatenate([p.category for p in parts]),
+            reported=None if all(p.reported is None for p in parts) else PartnerTracks(
+                x=np.concatenate([_reported(p).x for p in parts]),
+                P=np.concatenate([_reported(p).P for p in parts]),
+                ref=np.concatenate([_reported(p).ref for p in parts])),
         )
+
+
+def _reported(d: Detections) -> PartnerTracks:
+    return d.reported if d.reported is not None else PartnerTracks.zeros(len(d))
 
 
 @dataclass(frozen=True, slots=True)

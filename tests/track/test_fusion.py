@@ -7,7 +7,7 @@ import numpy as np
 from skyfence.geo import Origin
 from skyfence.scenario import Scenario, SensorSpec
 from skyfence.track import Tracker
-from skyfence.types import Detections, TrackFlag, TrackStatus
+from skyfence.types import Detections, PartnerTracks, TrackFlag, TrackStatus
 
 ORIGIN = Origin(47.45, 8.56, 420.0)
 T0 = 1.7e9
@@ -108,7 +108,7 @@ def test_an_honest_remote_id_joins_the_radar_track() -> None:
     def hover(t: float) -> np.ndarray:
         return np.array([1200.0 + 5.0 * math.sin(0.1 * t), 900.0, 80.0])
 
-    tracker, updates = _run((RADAR, COOP), hover, 40)
+    _tracker, updates = _run((RADAR, COOP), hover, 40)
     tr = updates[-1][2].tracks
     live = tr.status != TrackStatus.TENTATIVE
     assert live.sum() == 1
@@ -178,3 +178,53 @@ def test_a_silent_transmitter_outside_every_cover_is_not_a_spoof() -> None:
     assert live.sum() == 1 and tr.identity[live].tolist() == [RID]
     assert not np.any(tr.flags & TrackFlag.SPOOF_SUSPECT)
     assert np.all(tr.flags[live] & TrackFlag.COOPERATIVE_ONLY)
+
+
+PARTNER = SensorSpec(id="nodeB", kind="track", position_enu_m=(20_000.0, 0.0, 0.0), pd=1.0,
+                     noise_std=(math.nan, math.nan, math.nan))
+
+
+def _partner_report(t: float, x: np.ndarray, ref: str, rng: np.random.Generator,
+                    ident: str = "") -> Detections:
+    P = np.diag([30.0**2, 30.0**2, 50.0**2, 3.0**2, 3.0**2, 2.0**2])
+    xr = x + rng.normal(size=6) * np.sqrt(np.diag(P))
+    return Detections(t=np.array([t]), sensor=np.array([1], np.int32), z=xr[None, :3].copy(),
+                      R=P[None, :3, :3].copy(), identity=np.array([ident]),
+                      reported=PartnerTracks(x=xr[None], P=P[None], ref=np.array([ref])))
+
+
+def test_a_partner_track_of_our_target_fuses_into_one_track() -> None:
+    rng = np.random.default_rng(5)
+    tracker = Tracker.from_scenario(Scenario(name="t2t", origin=ORIGIN,
+                                             sensors=(RADAR, PARTNER)))
+    v = np.array([12.0, -4.0, 0.0])
+    for k in range(40):
+        p = np.array([1500.0, 2000.0, 120.0]) + v * k
+        if rng.random() < RADAR.pd:
+            tracker.step(Detections(t=np.array([T0 + k]), sensor=np.array([0], np.int32),
+                                    z=_measure(RADAR, p, rng)[None], R=RADAR.R[None].copy()))
+        if k >= 10:
+            u = tracker.step(_partner_report(T0 + k + 0.5, np.r_[p + 0.5 * v, v], "B-7", rng,
+                                             ident="icao:4840D6"))
+    tr = u.tracks
+    live = tr.status != TrackStatus.TENTATIVE
+    assert live.sum() == 1
+    assert tr.identity[live].tolist() == ["icao:4840D6"]
+    assert tr.sources[live][0] == 0b11
+    truth = np.array([1500.0, 2000.0, 120.0]) + v * 39.5
+    assert np.linalg.norm(tr.x[live][0, :3] - truth) < 40.0
+    assert np.linalg.norm(tr.x[live][0, 3:] - v) < 3.0
+
+
+def test_a_target_only_the_partner_sees_gets_a_track_from_its_reports() -> None:
+    rng = np.random.default_rng(6)
+    tracker = Tracker.from_scenario(Scenario(name="t2t", origin=ORIGIN,
+                                             sensors=(RADAR, PARTNER)))
+    v = np.array([-60.0, 5.0, 0.0])
+    for k in range(10):
+        x = np.r_[np.array([30_000.0, 1000.0, 900.0]) + v * k, v]
+        u = tracker.step(_partner_report(T0 + k, x, "B-9", rng))
+    tr = u.tracks
+    live = tr.status != TrackStatus.TENTATIVE
+    assert live.sum() == 1
+    assert np.linalg.norm(tr.x[live][0, 3:] - v) < 5.0

@@ -115,6 +115,8 @@ class PositionModel:
     clutter_per_scan: float = 0.0
     #: A cooperative sensor (ADS-B, Remote ID receiver): positions the targets report.
     cooperative: bool = False
+    #: A partner node's tracks: fused whole (state and covariance), not as positions.
+    partner: bool = False
     dim: int = 3
     initiates: bool = True
 
@@ -145,7 +147,7 @@ class PositionModel:
         return np.array([1000.0, 1000.0, 300.0])
 
     def visible(self, pos: F64) -> np.ndarray:
-        if self.cooperative:  # a target that does not transmit is not missed
+        if self.cooperative or self.partner:  # it reports what it knows; silence is no miss
             return np.zeros(pos.shape[0], dtype=bool)
         if math.isinf(self.max_range_m):
             return np.ones(pos.shape[0], dtype=bool)
@@ -368,9 +370,10 @@ def model_for(sensor: SensorSpec, origin: Origin, region: Region | None = None
         return BearingModel(sensor_pos=pos, max_range_m=rng, min_elevation_rad=min_el,
                             origin=origin, dim=sensor.bearing_dim,
                             modality=sensor.modality or "rf", pd=pd, clutter_per_scan=clutter)
-    if sensor.kind in ("position", "cooperative"):
+    if sensor.kind in ("position", "cooperative", "track"):
         extent = None if region is None else np.array(
             [b - a for a, b in (region.east_m, region.north_m, region.up_m)])
         return PositionModel(sensor_pos=pos, max_range_m=rng, pd=pd, region_extent=extent,
-                             clutter_per_scan=clutter, cooperative=sensor.kind == "cooperative")
+                             clutter_per_scan=clutter, cooperative=sensor.kind == "cooperative",
+                             partner=sensor.kind == "track")
     raise ValueError(f"no measurement model for sensor kind {sensor.kind!r}")

@@ -23,8 +23,17 @@ from skyfence.track.associate import candidate_pairs, gate_components, gnn_assig
 from skyfence.track.linalg import inv_logdet, quad_form, symmetrise
 from skyfence.track.measurement import MeasurementModel, model_for
 from skyfence.track.models import STATE_DIM, ModelNoise, cwna_q
+from skyfence.track.t2t import covariance_intersection
 from skyfence.track.triangulate import triangulate
-from skyfence.types import F64, Detections, TrackFlag, Tracks, TrackStatus, TrackUpdate
+from skyfence.types import (
+    F64,
+    Detections,
+    PartnerTracks,
+    TrackFlag,
+    Tracks,
+    TrackStatus,
+    TrackUpdate,
+)
 
 DEFAULT_MODELS = (
     # Cruise or hover: gentle accelerations (σa ≈ 0.7 m/s² over a 1 s scan).
@@ -252,8 +261,9 @@ class Tracker:
         for a, b in zip(starts, ends, strict=True):  # over (time, sensor) groups, not detections
             s = int(det.sensor[a])
             dim = self.sensors[s].dim
+            reported = None if det.reported is None else det.reported.take(slice(a, b))
             c, d, na = self._scan(float(det.t[a]), s, det.z[a:b, :dim], det.R[a:b, :dim, :dim],
-                                  det.identity[a:b], det.category[a:b])
+                                  det.identity[a:b], det.category[a:b], reported)
             confirmed.append(c)
             deleted.append(d)
             n_assigned += na
@@ -300,9 +310,14 @@ class Tracker:
         self.t = t
 
     def _scan(self, t: float, sensor: int, z: F64, R: F64, identity: NDArray[np.str_],
-              category: NDArray[np.str_]) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+              category: NDArray[np.str_], reported: PartnerTracks | None
+              ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
         self._advance(t)
         model = self.sensors[sensor]
+        partner = getattr(model, "partner", False)
+        if partner and reported is None:
+            raise SkyfenceError(f"sensor {sensor} reports partner tracks: the batch needs their "
+                                "states (Detections.reported)")
         gate = self._gate[model.dim]
         n, m = len(self), z.shape[0]
         at = np.empty(0, dtype=np.intp)
@@ -310,7 +325,7 @@ class Tracker:
         if n:
             visible = model.visible(self.xc[:, :3])
             ti, dj, d2, logdet = self._gate_pairs(model, gate, z, R)
-            if model.cooperative and ti.size:
+            if (model.cooperative or partner) and ti.size:
                 # A report never goes to a track that carries another identity.
                 keep = (self.identity[ti] == "") | (self.identity[ti] == identity[dj])
                 ti, dj, d2, logdet = ti[keep], dj[keep], d2[keep], logdet[keep]
@@ -325,7 +340,10 @@ class Tracker:
                 hit_d2, hit_logdet = d2[k], logdet[k]
             log_clutter = self._clutter_density(sensor, z, int(np.count_nonzero(
                 self.status[at] != TrackStatus.TENTATIVE)))
-            if self.config.association == "jpda" and ti.size and not (R - R[0]).any():
+            if partner:
+                assert reported is not None
+                self._fuse_partner(at, reported.x[ad], reported.P[ad])
+            elif self.config.association == "jpda" and ti.size and not (R - R[0]).any():
                 crowded = self._crowded(n, m, ti, dj)
                 self._update_jpda(model, crowded[ti], ti, dj, d2, logdet, z, R[0], log_clutter)
                 solo = ~crowded[at]
@@ -349,6 +367,11 @@ class Tracker:
             self.score[missed] += math.log(1.0 - model.pd * self.config.gate_probability)
             if model.cooperative:
                 self._claims(t, at, ad, identity, category)
+            elif partner:
+                # A partner's identity goes to a track that has none; it is no claim to test.
+                fresh = (self.identity[at] == "") & (identity[ad] != "")
+                self.identity = _widen(self.identity, identity)
+                self.identity[at[fresh]] = identity[ad[fresh]]
             else:
                 self.t_sensed[at] = t
                 self.miss_evidence[at] = 0.0
@@ -358,7 +381,12 @@ class Tracker:
             self._clutter_density(sensor, z, 0)
         free = np.ones(m, dtype=bool)
         free[ad] = False
-        if model.initiates:
+        if partner:
+            assert reported is not None
+            self._initiate(reported.x[free, :3], reported.P[free, :3, :3], t, sensor=sensor,
+                           identity=identity[free], velocity=reported.x[free, 3:6],
+                           state_cov=reported.P[free])
+        elif model.initiates:
             self._initiate(*model.to_enu(z[free], R[free]), t, sensor=sensor,
                            identity=identity[free] if model.cooperative else None,
                            category=category[free] if model.cooperative else None)
@@ -575,9 +603,27 @@ class Tracker:
                          nu.reshape(n, k, model.dim), np.ascontiguousarray(R), xc, Pc)
         self.x[at], self.P[at], self.mu[at], self.xc[at], self.Pc[at] = x, P, mu, xc, Pc
 
+    def _fuse_partner(self, at: NDArray[np.intp], x: F64, P: F64) -> None:
+        """Covariance intersection of each IMM mode of tracks ``at`` with partner states
+        (n, 6) and covariances (n, 6, 6); the turn rate keeps its own variance."""
+        if at.size == 0:
+            return
+        k = self._k
+        xm, Pm = self.x[at], self.P[at]  # (n, k, 7), (n, k, 7, 7)
+        fx, fP, _ = covariance_intersection(
+            xm[:, :, :6].reshape(-1, 6), Pm[:, :, :6, :6].reshape(-1, 6, 6),
+            np.repeat(x, k, axis=0), np.repeat(P, k, axis=0))
+        xm[:, :, :6] = fx.reshape(-1, k, 6)
+        Pm[:, :, :6, 6] = 0.0
+        Pm[:, :, 6, :6] = 0.0
+        Pm[:, :, :6, :6] = fP.reshape(-1, k, 6, 6)
+        self.x[at], self.P[at] = xm, Pm
+        self.xc[at], self.Pc[at] = imm.combine(self.mu[at], xm, Pm)
+
     def _initiate(self, pos: F64, cov: F64, t: float, *, sensor: int,
                   identity: NDArray[np.str_] | None = None,
-                  category: NDArray[np.str_] | None = None) -> None:
+                  category: NDArray[np.str_] | None = None,
+                  velocity: F64 | None = None, state_cov: F64 | None = None) -> None:
         m = pos.shape[0]
         if m == 0:
             return
@@ -592,6 +638,9 @@ class Tracker:
         P[:, 5, 5] = vu**2
         P[:, 6, 6] = cfg.init_turn_rate_std_radps**2
         self._borrow_group_velocity(pos, x, P)
+        if velocity is not None and state_cov is not None:  # a partner's full state
+            x[:, :, 3:6] = velocity[:, None, :]
+            P[:, :6, :6] = state_cov
         ids = np.arange(self._next_id, self._next_id + m, dtype=np.int64)
         self._next_id += m
         self._append(
