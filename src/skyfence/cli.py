@@ -61,6 +61,35 @@ def _add_score(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=_run_score)
 
 
+def _add_coverage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "coverage",
+        help="map the lowest altitude the sensors see over the area",
+        description="For each cell of a grid over the scenario's region (else a square around "
+        "the sensors), the lowest height above the ground at which at least one sensor sees a "
+        "target: range, elevation limit, line of sight over a 4/3 earth, and terrain from a "
+        "DEM if given. Writes coverage.geojson (WGS84 bands of that height), coverage.png and "
+        "coverage.npz (the grid) into DIR, and prints the share of the area seen at 30 and "
+        "100 m, per sensor. Cooperative (ADS-B, Remote ID) and track sources see nothing and "
+        "are left out.",
+    )
+    p.add_argument("directory", metavar="SCENARIO_DIR", help="scenario directory")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the outputs in")
+    p.add_argument("--resolution-m", type=float, default=None, metavar="M",
+                   help="cell size in metres (default: the area's larger side / 200)")
+    p.add_argument("--max-altitude-m", type=float, default=1000.0, metavar="M",
+                   help="highest height above the ground looked at; cells not seen up to it "
+                   "are 'not covered' (default: 1000)")
+    p.add_argument("--dem", metavar="FILE", default=None,
+                   help="terrain: a GeoTIFF elevation model in WGS84 lon/lat (SRTM, "
+                   "Copernicus DEM); without it the ground is flat at the origin's height")
+    p.add_argument("--geoid-height-m", type=float, default=0.0, metavar="N",
+                   help="added to the DEM's heights to make them ellipsoidal like "
+                   "origin.alt_m: the geoid undulation at the site (about 47 at Zurich) for "
+                   "a DEM above mean sea level (default: 0, the DEM is ellipsoidal)")
+    p.set_defaults(run=_run_coverage)
+
+
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
@@ -149,6 +178,24 @@ def _score(directory: Path, tracks_csv: Path):  # type: ignore[no-untyped-def]
     return score(truth.t, truth.id, truth.x[:, :3], est.t, est.id, est.x[:, :3])
 
 
+def _run_coverage(args: argparse.Namespace) -> int:
+    from skyfence import coverage
+    from skyfence.scenario import read_scenario
+
+    scenario = read_scenario(args.directory)
+    dem = coverage.read_dem(args.dem) if args.dem is not None else None
+    cov = coverage.compute(scenario, resolution_m=args.resolution_m,
+                           max_altitude_m=args.max_altitude_m, dem=dem,
+                           geoid_height_m=args.geoid_height_m)
+    for line in coverage.warnings(cov, geoid_height_m=args.geoid_height_m, dem=dem):
+        print(f"skyfence coverage: warning: {line}", file=sys.stderr)
+    paths = coverage.write(cov, args.out)
+    print(f"skyfence coverage: scenario {scenario.name!r}, {len(cov.sensors)} sensor(s)")
+    print("\n".join(coverage.summary_lines(cov)))
+    print("→ " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from skyfence import sim
     from skyfence.pipeline import track_directory
@@ -178,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="skyfence: a shared airspace picture for drone-defence awareness.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_simulate, _add_track, _add_score):
+    for add in (_add_demo, _add_simulate, _add_track, _add_score, _add_coverage):
         add(sub)
     return parser
 
