@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,15 @@ from skyfence.geo import height_above_origin_m
 from skyfence.scenario import read_detections, read_scenario, read_truth
 from skyfence.sim.radar import detectable
 from skyfence.sim.result import TARGET_KINDS, SimResult
+from skyfence.sim.sensors import in_cover
 
-SHORT = {"spread": 20.0, "swarm": 20.0, "crewed": 40.0, "long_range": 40.0, "mixed": 20.0}
+SHORT = {"spread": 20.0, "swarm": 20.0, "crewed": 40.0, "long_range": 40.0, "mixed": 20.0,
+         "low_flyer": 20.0, "spoofing": 20.0, "fusion": 20.0}
 
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, SimResult]:
-    return {p: sim.build(p, seed=5, duration_s=SHORT[p]) for p in sim.PRESETS}
+    return {p: sim.build(p, seed=5, duration_s=SHORT[p]) for p in SHORT}
 
 
 def _assert_same(a: SimResult, b: SimResult) -> None:
@@ -33,7 +36,8 @@ def _assert_same(a: SimResult, b: SimResult) -> None:
 
 
 def test_presets_are_described() -> None:
-    assert set(sim.PRESETS) == {"spread", "swarm", "crewed", "long_range", "mixed"}
+    assert set(sim.PRESETS) >= {"spread", "swarm", "crewed", "long_range", "mixed",
+                                "low_flyer", "spoofing", "fusion"}
     assert all(isinstance(v, str) and v for v in sim.PRESETS.values())
 
 
@@ -52,7 +56,7 @@ def test_result_structure(results: dict[str, SimResult], preset: str) -> None:
     order = np.lexsort((truth.id, truth.t))
     np.testing.assert_array_equal(order, np.arange(len(truth)))
     assert set(np.unique(truth.id)) == set(r.target_kind)
-    if preset != "crewed" and preset != "mixed":  # replays may start or end mid-scenario
+    if preset not in ("crewed", "mixed", "spoofing"):  # replays may start or end mid-way
         assert len(truth) == scan_t.size * len(r.target_kind)
     assert r.detection_target is not None
     real = r.detection_target[r.detection_target >= 0]
@@ -197,3 +201,112 @@ def test_ten_thousand_targets_for_a_minute() -> None:
     r = sim.build("spread", n_targets=10_000, duration_s=60.0)
     assert len(r.target_kind) == 10_000 and len(r.truth) == 600_000
     assert len(r.scan_times[0]) == 60
+
+
+# --------------------------------------------------------------------------- new presets
+
+NEW = ("low_flyer", "spoofing", "fusion")
+
+
+def _truth_at(r: SimResult, t: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """True ENU positions (n, 3) of targets ``ids`` at times ``t``."""
+    row = {(a, b): k for k, (a, b) in enumerate(zip(r.truth.t, r.truth.id, strict=True))}
+    return r.truth.x[[row[(a, b)] for a, b in zip(t, ids, strict=True)], :3]
+
+
+@pytest.mark.parametrize("preset", NEW)
+def test_new_presets_build_fast_at_small_n(preset: str) -> None:
+    sim.build(preset, n_targets=2, duration_s=5.0)  # loads recordings once per process
+    t0 = time.perf_counter()
+    r = sim.build(preset, n_targets=3, duration_s=30.0, seed=1)
+    assert time.perf_counter() - t0 < 1.5
+    assert len(r.detections) > 0
+
+
+@pytest.mark.parametrize("preset", NEW)
+def test_new_presets_round_trip_and_repeat(tmp_path: Path, preset: str) -> None:
+    a = sim.build(preset, seed=2, duration_s=15.0)
+    _assert_same(a, sim.build(preset, seed=2, duration_s=15.0))
+    sim.write(tmp_path / "a", a)
+    sim.write(tmp_path / "b", sim.build(preset, seed=2, duration_s=15.0))
+    for name in ("scenario.json", "detections.csv", "truth.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    sc = read_scenario(tmp_path / "a")
+    assert sc == a.scenario
+    det = read_detections(tmp_path / "a", sc)
+    for name in ("t", "sensor", "z", "R", "identity", "category"):
+        np.testing.assert_array_equal(getattr(det, name), getattr(a.detections, name))
+
+
+def test_low_flyer_hides_from_the_radar_but_not_from_rf_and_eo() -> None:
+    r = sim.build("low_flyer", seed=0)
+    sc = r.scenario
+    kinds = [s.modality or s.kind for s in sc.sensors]
+    assert kinds == ["radar", "rf", "rf", "rf", "eo", "eo"]
+    assert [s.bearing_dim for s in sc.sensors[1:]] == [1, 1, 1, 2, 2]
+    emitters = set(sc.extra["simulator"]["rf_emitters"])
+    assert emitters == {i for i, k in r.target_kind.items() if k == "fixed_wing"}
+    pos = r.truth.x[:, :3]
+    emits = np.array([int(i) in emitters for i in r.truth.id])
+    cover = np.stack([in_cover(sc.origin, s, pos, emits_rf=emits) for s in sc.sensors])
+    radar_seen, bearings = cover[0], cover[1:].sum(axis=0)
+    h = height_above_origin_m(sc.origin, pos)
+    for target, kind in r.target_kind.items():
+        mine = r.truth.id == target
+        hidden = mine & ~radar_seen
+        if kind == "fixed_wing":
+            assert h[mine].min() >= 30.0 - 1e-6 and h[mine].max() <= 60.0 + 1e-6
+            # Under the radar's lowest beam for part of the way, and then (nearly always)
+            # seen by two bearing sensors at least.
+            assert 0.1 < radar_seen[mine].mean() < 0.9
+            assert np.mean(bearings[hidden] >= 2) > 0.9
+    assert r.detection_target is not None
+    rf_rows = np.isin(r.detections.sensor, [1, 2, 3]) & (r.detection_target >= 0)
+    assert set(r.detection_target[rf_rows].tolist()) <= emitters
+    flyer = next(i for i, k in r.target_kind.items() if k == "fast_low_flyer")
+    eo_rows = np.isin(r.detections.sensor, [4, 5])
+    assert flyer in set(r.detection_target[eo_rows].tolist())
+
+
+def test_spoofing_liar_and_cooperative_identities() -> None:
+    r = sim.build("spoofing", seed=0)
+    sc, det = r.scenario, r.detections
+    block = sc.extra["simulator"]
+    n = block["n_targets"]
+    assert block["spoofers"] == [n + 1]
+    assert r.target_kind[n + 1] == "multirotor"
+    index = sc.sensor_index()
+    assert sc.sensors[index["remote_id"]].clutter_per_scan == 0.0
+    assert r.detection_target is not None
+    rid = det.sensor == index["remote_id"]
+    assert np.all(r.detection_target[rid] >= 0)
+    for target in range(1, n + 2):
+        mine = rid & (r.detection_target == target)
+        assert mine.sum() > 0.8 * len(r.scan_times[index["remote_id"]])
+        err = det.z[mine] - _truth_at(r, det.t[mine], r.detection_target[mine])
+        off = np.hypot(*err[:, :2].mean(axis=0))
+        assert abs(off - (500.0 if target == n + 1 else 0.0)) < 3.0
+        assert set(det.identity[mine].tolist()) == {f"rid:SKYFA{target:010d}"}
+        assert set(det.category[mine].tolist()) == {"2"}
+    adsb = det.sensor == index["adsb"]
+    crewed = {i for i, k in r.target_kind.items() if k == "crewed"}
+    assert set(r.detection_target[adsb].tolist()) == crewed
+    claims = set(zip(det.identity[adsb].tolist(), det.category[adsb].tolist(), strict=True))
+    assert claims == {("icao:39AC45", "A7"), ("icao:407918", "A1")}
+    # Everything in radar cover, all the time.
+    radar_spec = sc.sensors[index["radar"]]
+    assert in_cover(sc.origin, radar_spec, r.truth.x[:, :3]).all()
+    # The clutter override leaves receivers without clutter.
+    quiet = sim.build("spoofing", duration_s=5.0, clutter_per_scan=3.0)
+    assert [s.clutter_per_scan for s in quiet.scenario.sensors] == [3.0, 0.0, 0.0]
+
+
+def test_fusion_mixes_four_kinds() -> None:
+    r = sim.build("fusion", n_targets=40, duration_s=20.0)
+    sc = r.scenario
+    assert [s.kind for s in sc.sensors] == ["radar", "radar2d", "bearing", "cooperative"]
+    assert sc.sensors[2].modality == "rf"
+    transmitters = sc.extra["simulator"]["transmitters"]
+    assert len(transmitters) == 20 and sc.extra["simulator"]["spoofers"] == []
+    for i in range(4):
+        assert np.count_nonzero(r.detections.sensor == i) > 0

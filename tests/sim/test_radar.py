@@ -153,3 +153,43 @@ def test_scan_output_order_is_shuffled() -> None:
     real = who[who >= 0]
     assert sorted(real.tolist()) == list(range(50))
     assert real.tolist() != list(range(50))
+
+
+def test_radar2d_measures_range_and_azimuth_only() -> None:
+    rng = np.random.default_rng(12)
+    sensor = _radar(kind="radar2d", pd=0.8, noise_std=(10.0, 0.01, 0.0))
+    n, scans = 300, 50
+    pts = np.column_stack([rng.uniform(-5000, 5000, (n, 2)), rng.uniform(100, 500, n)])
+    truth = radar.measure(SENSOR_POS, pts)
+    hits, errors = 0, []
+    for _ in range(scans):
+        z, who = radar.scan(ORIGIN, sensor, pts, None, rng)
+        assert np.all(z[:, 2] == 0.0)
+        hits += who.size
+        err = z[:, :2] - truth[who, :2]
+        err[:, 1] = (err[:, 1] + math.pi) % (2 * math.pi) - math.pi
+        errors.append(err)
+    assert abs(hits / (n * scans) - 0.8) < 4 * math.sqrt(0.8 * 0.2 / (n * scans))
+    e = np.concatenate(errors)
+    np.testing.assert_allclose(e.std(axis=0), [10.0, 0.01], rtol=0.03)
+    assert np.all(np.abs(e.mean(axis=0)) < 4 * np.array([10.0, 0.01]) / math.sqrt(len(e)))
+
+
+def test_radar2d_sees_the_radar_volume() -> None:
+    sensor = _radar(kind="radar2d", noise_std=(10.0, 0.01, 0.0), max_range_m=70_000.0,
+                    position_enu_m=(0.0, 0.0, 20.0))
+    ground = np.array([[0.0, 60_000.0, 50.0], [0.0, 60_000.0, 2_000.0]])
+    assert radar.detectable(ORIGIN, sensor, _hidden_points(ground)).tolist() == [False, True]
+
+
+def test_radar2d_clutter_has_no_elevation() -> None:
+    rng = np.random.default_rng(13)
+    sensor = _radar(kind="radar2d", noise_std=(10.0, 0.01, 0.0), max_range_m=20_000.0,
+                    clutter_per_scan=5.0)
+    assert tuple(radar.coverage(sensor)) == ("range_m", "azimuth_rad")
+    region = Region(east_m=(-3000.0, 3000.0), north_m=(-2000.0, 4000.0), up_m=(0.0, 500.0))
+    for where in (None, region):
+        z = radar.clutter(sensor, where, rng, 2000)
+        assert np.all(z[:, 2] == 0.0)
+        assert z[:, 0].min() >= 0 and z[:, 0].max() <= 20_000
+        assert np.all((z[:, 1] >= 0) & (z[:, 1] < 2 * math.pi))

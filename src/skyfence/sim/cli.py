@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random seed; the same arguments give byte-identical files "
                              "(default: 0)")
     parser.add_argument("--duration-s", type=float, default=None, metavar="S",
-                        help="scenario length in seconds (default: per preset, 60-120)")
+                        help="scenario length in seconds (default: per preset, 60-180)")
     parser.add_argument("--clutter", type=float, default=None, metavar="RATE",
                         help="mean false detections per scan, for every sensor "
                              "(default: per preset)")

@@ -53,18 +53,23 @@ class RecordingInfo:
     pos_std_m: float = 8.0
     #: Horizontal acceleration spectral density of the smoother (m²/s³).
     accel_psd: float = 1.0
+    #: ADS-B emitter category its transponder would send (DO-260B set A): A1 light
+    #: (< 15,500 lb), A7 rotorcraft. The recordings carry none; this is from the type.
+    adsb_category: str = "A1"
 
 
 RECORDINGS: dict[str, RecordingInfo] = {
-    # Zurich: ~430 m above sea level, geoid ~48 m above the ellipsoid.
-    "rega_zh": RecordingInfo("rega_zh.json.gz", ground_m=480.0),
-    # Toulouse: ~145 m above sea level, geoid ~50 m above the ellipsoid.
-    "samu31": RecordingInfo("samu31.json.gz", ground_m=195.0),
+    # Zurich: ~430 m above sea level, geoid ~48 m above the ellipsoid. A rescue
+    # helicopter: rotorcraft.
+    "rega_zh": RecordingInfo("rega_zh.json.gz", ground_m=480.0, adsb_category="A7"),
+    # Toulouse: ~145 m above sea level, geoid ~50 m above the ellipsoid. A medical
+    # helicopter: rotorcraft.
+    "samu31": RecordingInfo("samu31.json.gz", ground_m=195.0, adsb_category="A7"),
     # No geoaltitude in this file; its barometric altitude reads 0–125 ft on the
     # ground at Lydd (13 ft above sea level). Its positions, resampled to 10 s
-    # without their own times, jump by tens of metres.
+    # without their own times, jump by tens of metres. A light patrol aeroplane.
     "border_control": RecordingInfo("border_control.json.gz", ground_m=0.0, pos_std_m=40.0,
-                                    accel_psd=0.5),
+                                    accel_psd=0.5, adsb_category="A1"),
 }
 
 # Smoother noise (1σ), vertical axis: 25 ft altitude steps; 64 ft/min rate steps.

@@ -47,11 +47,13 @@ def clutter(sensor: SensorSpec, region: Region | None, rng: np.random.Generator,
 
 
 def scan(
-    sensor: SensorSpec, enu_m: F64, region: Region | None, rng: np.random.Generator
+    sensor: SensorSpec, enu_m: F64, region: Region | None, rng: np.random.Generator, *,
+    visible: NDArray[np.bool_] | None = None,
 ) -> tuple[F64, NDArray[np.int64]]:
     """One scan over targets at ENU positions (n, 3): noisy positions (m, 3) and the
-    target behind each (-1 for clutter), in random order."""
-    seen = np.flatnonzero(detectable(sensor, enu_m))
+    target behind each (-1 for clutter), in random order. ``visible`` (n,) is
+    :func:`detectable` of the targets, if already known."""
+    seen = np.flatnonzero(detectable(sensor, enu_m) if visible is None else visible)
     hit = seen[rng.random(seen.size) < sensor.pd]
     z = enu_m[hit] + rng.standard_normal((hit.size, 3)) * np.asarray(sensor.noise_std)
     n_false = int(rng.poisson(sensor.clutter_per_scan)) if sensor.clutter_per_scan > 0 else 0

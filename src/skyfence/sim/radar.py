@@ -1,11 +1,14 @@
-"""3-D radar: range, azimuth and elevation from the sensor, with detection and clutter.
+"""3-D and 2-D radar: range, azimuth (and elevation) from the sensor, with detection
+and clutter.
 
 Measurements are taken from the sensor's position along the scenario's ENU axes:
 range = |d|, azimuth = atan2(de, dn) clockwise from north, wrapped into [0, 2π),
 elevation = atan2(du, hypot(de, dn)) in [-π/2, π/2]. A target is detectable when it
 is within ``max_range_m``, at or above ``min_elevation_rad``, and above the radar
 horizon of a 4/3-earth (heights above the flat ground at the origin's ellipsoidal
-height); each detectable target is detected with probability ``pd``.
+height); each detectable target is detected with probability ``pd``. A 2-D radar
+(kind ``radar2d``) sees the same volume but measures only range and azimuth: its
+``z`` rows are (range_m, azimuth_rad, 0).
 """
 
 from __future__ import annotations
@@ -76,34 +79,40 @@ def detectable(origin: Origin, sensor: SensorSpec, enu_m: F64) -> NDArray[np.boo
 
 
 def coverage(sensor: SensorSpec) -> dict[str, list[float]]:
-    """The measurement-space box clutter is drawn from when there is no region."""
+    """The measurement-space box clutter is drawn from when there is no region, over
+    the sensor's columns (a 2-D radar's has no elevation)."""
     if not math.isfinite(sensor.max_range_m):
         raise ValueError(f"radar {sensor.id!r} has clutter but neither a region nor max_range_m")
     lo = max(sensor.min_elevation_rad, 0.0)
-    return {
+    box = {
         "range_m": [0.0, sensor.max_range_m],
         "azimuth_rad": [0.0, TWO_PI],
         "elevation_rad": [lo, max(lo, COVERAGE_MAX_ELEVATION_RAD)],
     }
+    return {k: box[k] for k in sensor.columns}
 
 
 def clutter(
     sensor: SensorSpec, region: Region | None, rng: np.random.Generator, n: int
 ) -> F64:
     """``n`` false measurements (n, 3): from points uniform in ``region`` if given,
-    else uniform in the sensor's coverage box in measurement space."""
+    else uniform in the sensor's coverage box in measurement space. Components the
+    sensor does not measure (a 2-D radar's elevation) are 0."""
     if n == 0:
         return np.empty((0, 3))
     if region is not None:
         lo = np.array([region.east_m[0], region.north_m[0], region.up_m[0]])
         hi = np.array([region.east_m[1], region.north_m[1], region.up_m[1]])
         points = lo + rng.random((n, 3)) * (hi - lo)
-        return measure(np.asarray(sensor.position_enu_m), points)
-    box = coverage(sensor)
-    lo = np.array([box[k][0] for k in ("range_m", "azimuth_rad", "elevation_rad")])
-    hi = np.array([box[k][1] for k in ("range_m", "azimuth_rad", "elevation_rad")])
-    z: F64 = lo + rng.random((n, 3)) * (hi - lo)
-    z[:, 1] = wrap_azimuth(z[:, 1])
+        z = measure(np.asarray(sensor.position_enu_m), points)
+    else:
+        box = coverage(sensor)
+        lo = np.array([b[0] for b in box.values()])
+        hi = np.array([b[1] for b in box.values()])
+        z = np.zeros((n, 3))
+        z[:, :lo.size] = lo + rng.random((n, lo.size)) * (hi - lo)
+        z[:, 1] = wrap_azimuth(z[:, 1])
+    z[:, sensor.dim:] = 0.0
     return z
 
 
@@ -113,19 +122,25 @@ def scan(
     enu_m: F64,
     region: Region | None,
     rng: np.random.Generator,
+    *,
+    visible: NDArray[np.bool_] | None = None,
 ) -> tuple[F64, NDArray[np.int64]]:
     """One scan over targets at ENU positions (n, 3).
 
+    ``visible`` (n,) is :func:`detectable` of the targets, if already known.
     Returns measurements (m, 3) with Gaussian noise in (range, azimuth, elevation)
-    and the index of the target behind each (-1 for clutter), in random order.
+    — (range, azimuth, 0) for a 2-D radar — and the index of the target behind each
+    (-1 for clutter), in random order.
     """
-    seen = np.flatnonzero(detectable(origin, sensor, enu_m))
+    dim = sensor.dim
+    seen = np.flatnonzero(detectable(origin, sensor, enu_m) if visible is None else visible)
     hit = seen[rng.random(seen.size) < sensor.pd]
     z = measure(np.asarray(sensor.position_enu_m), enu_m[hit])
-    z = z + rng.standard_normal(z.shape) * np.asarray(sensor.noise_std)
+    z[:, :dim] += rng.standard_normal((hit.size, dim)) * np.asarray(sensor.noise_std[:dim])
     z[:, 0] = np.abs(z[:, 0])  # a range is never negative (only matters within ~5σ of 0)
     z[:, 1] = wrap_azimuth(z[:, 1])
     z[:, 2] = np.clip(z[:, 2], -math.pi / 2, math.pi / 2)
+    z[:, dim:] = 0.0
     n_false = int(rng.poisson(sensor.clutter_per_scan)) if sensor.clutter_per_scan > 0 else 0
     zc = clutter(sensor, region, rng, n_false)
     z_all = np.concatenate([z, zc])
