@@ -79,7 +79,9 @@ class MeasurementModel(Protocol):
         ...
 
     def visible(self, pos: F64) -> np.ndarray:
-        """Whether the sensor can detect targets at ENU positions (n, 3): bool (n,)."""
+        """Whether the sensor could detect targets at ENU positions (n, 3), by geometry
+        alone: bool (n,). (The tracker decides what a silence means: a cooperative
+        receiver's says nothing.)"""
         ...
 
     #: Period of each measurement component (0: not periodic), for gating distances.
@@ -147,8 +149,6 @@ class PositionModel:
         return np.array([1000.0, 1000.0, 300.0])
 
     def visible(self, pos: F64) -> np.ndarray:
-        if self.cooperative or self.partner:  # it reports what it knows; silence is no miss
-            return np.zeros(pos.shape[0], dtype=bool)
         if math.isinf(self.max_range_m):
             return np.ones(pos.shape[0], dtype=bool)
         d = np.linalg.norm(pos - self.sensor_pos, axis=1)

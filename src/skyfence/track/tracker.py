@@ -156,8 +156,8 @@ class Tracker:
         self._kinds = np.array([fused.CT if m.kind == "ct" else fused.CV for m in cfg.models])
         fused.warm_up(self._k, tuple(sorted({m.dim for m in self.sensors})))
         # Chi-square quantile with m degrees of freedom, via the regularised gamma inverse.
-        self._gate = {m.dim: float(2.0 * gammaincinv(m.dim / 2.0, cfg.gate_probability))
-                      for m in self.sensors}
+        self._gate = {dim: float(2.0 * gammaincinv(dim / 2.0, cfg.gate_probability))
+                      for dim in (1, 2, 3)}
         a, b = cfg.false_track_probability, cfg.true_track_drop_probability
         self._confirm_score = math.log((1.0 - b) / a)
         self._drop_score = math.log(b / (1.0 - a))
@@ -323,7 +323,15 @@ class Tracker:
         at = np.empty(0, dtype=np.intp)
         ad = np.empty(0, dtype=np.intp)
         if n:
-            visible = model.visible(self.xc[:, :3])
+            # A miss is charged only where the sensor should have seen the track:
+            # cooperative and partner sources report what they know, so their silence is
+            # no miss; a direction finder hears only what emits, so it misses only tracks
+            # a direction finder has heard before.
+            visible = np.asarray(model.visible(self.xc[:, :3]), dtype=bool)
+            if model.cooperative or partner:
+                visible[:] = False
+            elif getattr(model, "modality", None) == "rf":
+                visible &= (self.sources & self._rf_sensors) != 0
             ti, dj, d2, logdet = self._gate_pairs(model, gate, z, R)
             if (model.cooperative or partner) and ti.size:
                 # A report never goes to a track that carries another identity.
@@ -441,10 +449,26 @@ class Tracker:
             ok = (fix.ok & (fix.range1_m <= max_range[sensor])
                   & (fix.range2_m <= max_range[self._pending_sensor[j]])
                   & (fix.d2 < self._gate[1]))
+            support = np.zeros(i.size, dtype=np.intp)
+            if ok.any():
+                support[ok] = self._bearing_support(fix.pos[ok], fix.cov[ok], sensor,
+                                                    self._pending_sensor[j[ok]])
+                # Two azimuth lines always cross somewhere: with several targets in the
+                # same sector most crossings are ghosts. A fix stands when a third
+                # sensor's bearing passes through it, when both bearings measured
+                # elevations that agree, or when the pair is unambiguous (neither bearing
+                # crosses any other candidate): then there is no ghost to make.
+                both_el = np.isfinite(el[i]) & np.isfinite(self._pending_z[j, 1])
+                grid = ok.reshape(m, others.size)
+                alone = ((grid.sum(axis=1)[:, None] == 1)
+                         & (grid.sum(axis=0)[None, :] == 1)).reshape(-1)
+                ok &= (support >= 1) | both_el | alone
             if ok.any():
                 cost = np.full((m, others.size), 1e12)
-                # Prefer tight fixes: log of the horizontal error ellipse's area.
-                area = np.log(np.maximum(np.linalg.det(fix.cov[:, :2, :2]), 1e-12)) + fix.d2
+                # Prefer well-supported, tight fixes: more sensors through the point, then
+                # the log of the horizontal error ellipse's area.
+                area = (np.log(np.maximum(np.linalg.det(fix.cov[:, :2, :2]), 1e-12)) + fix.d2
+                        - 100.0 * support)
                 cost.reshape(-1)[ok] = area[ok]
                 rows, cols = linear_sum_assignment(cost)
                 good = cost[rows, cols] < 1e12
@@ -467,6 +491,26 @@ class Tracker:
             [self._pending_sensor, np.full(int(keep.sum()), sensor, dtype=np.int32)])
         self._pending_z = np.concatenate([self._pending_z, np.stack([az, el], 1)[keep]])
         self._pending_std = np.concatenate([self._pending_std, std[keep]])
+
+    def _bearing_support(self, pos: F64, cov: F64, s1: int, s2: NDArray[np.int32]
+                         ) -> NDArray[np.intp]:
+        """How many other sensors (not ``s1``, not ``s2``) have a pending bearing through
+        each fix (c, 3) with covariance (c, 3, 3): azimuth residual inside the 1-D gate,
+        the fix's own uncertainty across the line of sight included."""
+        sb = self._pending_sensor
+        d = pos[:, None, :] - self._sensor_pos[sb][None, :, :]  # (c, B, 3)
+        ground2 = np.maximum(d[..., 0] ** 2 + d[..., 1] ** 2, 1.0)
+        az = np.arctan2(d[..., 0], d[..., 1])
+        res = (self._pending_z[None, :, 0] - az + math.pi) % (2.0 * math.pi) - math.pi
+        # Variance of the fix's azimuth seen from the sensor: uᵀ C u / ground², u ⟂ the line.
+        u = np.stack([d[..., 1], -d[..., 0]], axis=-1) / np.sqrt(ground2)[..., None]
+        spread = np.einsum("cbi,cij,cbj->cb", u, cov[:, :2, :2], u) / ground2
+        chi = res**2 / (self._pending_std[None, :, 0] ** 2 + spread)
+        through = (chi < self._gate[1]) & (sb[None, :] != s1) & (sb[None, :] != s2[:, None])
+        by_sensor = np.zeros((pos.shape[0], len(self.sensors)), dtype=bool)
+        c_idx, b_idx = np.nonzero(through)
+        by_sensor[c_idx, sb[b_idx]] = True
+        return by_sensor.sum(axis=1)
 
     def _keep_pending(self, mask: NDArray[np.bool_]) -> None:
         self._pending_t = self._pending_t[mask]
@@ -563,7 +607,8 @@ class Tracker:
         ok = d2 < gate
         return ti[ok], dj[ok], d2[ok], logdet[ok]
 
-    def _clutter_density(self, sensor: int, z: F64, n_explained: int) -> float:
+    def _clutter_density(self, sensor: int, z: F64, n_explained: int, *,
+                         update: bool = True) -> float:
         """Log of the sensor's clutter density in its measurement space, updated with a scan.
 
         The count is the sensor's stated false-alarm rate when the scenario gives
@@ -575,9 +620,13 @@ class Tracker:
         """
         a = self.config.clutter_smoothing
         count = float(z.shape[0] - n_explained)
-        old = self._clutter_count[sensor]
-        self._clutter_count[sensor] = count if np.isnan(old) else (1 - a) * old + a * count
-        if z.shape[0]:
+        old = float(self._clutter_count[sensor])
+        estimate = count if math.isnan(old) else (1 - a) * old + a * count
+        if update:
+            self._clutter_count[sensor] = estimate
+        else:  # a look at the density without counting this scan twice
+            estimate = count if math.isnan(old) else old
+        if z.shape[0] and update:
             dim = z.shape[1]
             self._z_lo[sensor, :dim] = np.minimum(self._z_lo[sensor, :dim], z.min(axis=0))
             self._z_hi[sensor, :dim] = np.maximum(self._z_hi[sensor, :dim], z.max(axis=0))
@@ -586,7 +635,7 @@ class Tracker:
         if span is None:
             span = np.maximum(self._z_hi[sensor, :model.dim] - self._z_lo[sensor, :model.dim],
                               model.min_extent)
-        count = model.clutter_per_scan or float(self._clutter_count[sensor])
+        count = model.clutter_per_scan or estimate
         return math.log(max(count, 1.0)) - float(np.log(span).sum())
 
     def _update_assigned(self, model: MeasurementModel, at: NDArray[np.intp], z: F64,
