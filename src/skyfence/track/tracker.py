@@ -510,7 +510,7 @@ class Tracker:
         by_sensor = np.zeros((pos.shape[0], len(self.sensors)), dtype=bool)
         c_idx, b_idx = np.nonzero(through)
         by_sensor[c_idx, sb[b_idx]] = True
-        return by_sensor.sum(axis=1)
+        return np.asarray(by_sensor.sum(axis=1), dtype=np.intp)
 
     def _keep_pending(self, mask: NDArray[np.bool_]) -> None:
         self._pending_t = self._pending_t[mask]
