@@ -228,3 +228,30 @@ def test_a_target_only_the_partner_sees_gets_a_track_from_its_reports() -> None:
     live = tr.status != TrackStatus.TENTATIVE
     assert live.sum() == 1
     assert np.linalg.norm(tr.x[live][0, 3:] - v) < 5.0
+
+
+def test_a_report_near_the_track_carrying_its_identity_stays_with_it() -> None:
+    """Outside the statistical gate but within ``claim_gate_m``: the same object (a
+    radar track's height error, a lag in a turn), not a twin and not a lie."""
+    rng = np.random.default_rng(9)
+    sensors = (RADAR, COOP)
+    tracker = Tracker.from_scenario(Scenario(name="fusion", origin=ORIGIN, sensors=sensors))
+    p = np.array([1500.0, -700.0, 60.0])
+
+    def report(k: int, q: np.ndarray) -> Detections:
+        return Detections(t=np.array([T0 + k]), sensor=np.array([1], np.int32),
+                          z=q[None].copy(), R=COOP.R[None].copy(), identity=np.array([RID]))
+
+    for k in range(8):
+        tracker.step(report(k, p + rng.normal(size=3) * 5.0))
+    before = tracker.tracks()
+    assert np.count_nonzero(before.identity == RID) == 1
+    # 100 m off, stated accuracy 5 m: a jump far outside the gate, inside claim_gate_m.
+    after = tracker.step(report(8, p + np.array([100.0, 0.0, 0.0]))).tracks
+    assert np.count_nonzero(after.identity == RID) == 1
+    assert after.hits[after.identity == RID][0] == before.hits[before.identity == RID][0] + 1
+    assert np.all(np.isnan(tracker.claim_miss_since))
+    # 600 m off: another object claims the identity; the track's claim goes stale.
+    after = tracker.step(report(9, p + np.array([600.0, 0.0, 0.0]))).tracks
+    assert np.count_nonzero(after.identity == RID) == 2
+    assert np.count_nonzero(np.isfinite(tracker.claim_miss_since)) == 1

@@ -103,6 +103,9 @@ class TrackerConfig:
     #: the gate of the track that carries it for this long.
     spoof_evidence: float = 9.0
     spoof_after_s: float = 3.0
+    #: A report within this distance of the track that carries its identity is that
+    #: track's, gate or no gate: only claims farther off count against it.
+    claim_gate_m: float = 150.0
     #: A track seen only by cooperative reports for this long is flagged cooperative-only.
     cooperative_only_after_s: float = 3.0
 
@@ -337,6 +340,8 @@ class Tracker:
                 # A report never goes to a track that carries another identity.
                 keep = (self.identity[ti] == "") | (self.identity[ti] == identity[dj])
                 ti, dj, d2, logdet = ti[keep], dj[keep], d2[keep], logdet[keep]
+            if model.cooperative:
+                ti, dj, d2, logdet = self._claim_pairs(ti, dj, d2, logdet, z, identity, gate)
             if ti.size:
                 # Mahalanobis distance, offset so that every gated pair beats no pair.
                 # (Adding ln|S| to prefer confident tracks measured worse on swarms:
@@ -402,6 +407,36 @@ class Tracker:
             self._triangulate(t, sensor, z[free], R[free])
         confirmed, deleted = self._life_cycle()
         return confirmed, deleted, int(at.size)
+
+    def _claim_pairs(self, ti: NDArray[np.intp], dj: NDArray[np.intp], d2: F64, logdet: F64,
+                     z: F64, identity: NDArray[np.str_], gate: float
+                     ) -> tuple[NDArray[np.intp], NDArray[np.intp], F64, F64]:
+        """Gated pairs plus (track, report) pairs of the same identity within
+        ``claim_gate_m``: a report stays with the track that carries its identity when the
+        track has drifted a little (a radar track's height error, a lag in a turn), instead
+        of starting a twin track and a spoofing alarm. Sorted by (track, report)."""
+        carries = np.flatnonzero(self.identity != "")
+        if carries.size == 0 or z.shape[0] == 0:
+            return ti, dj, d2, logdet
+        same = self.identity[carries][:, None] == identity[None, :]
+        r, c = np.nonzero(same)
+        if r.size == 0:
+            return ti, dj, d2, logdet
+        i_new, j_new = carries[r], c
+        near = np.linalg.norm(self.xc[i_new, :3] - z[j_new], axis=1) < self.config.claim_gate_m
+        i_new, j_new = i_new[near], j_new[near]
+        m = z.shape[0]
+        fresh = ~np.isin(i_new * m + j_new, ti * m + dj)
+        i_new, j_new = i_new[fresh], j_new[fresh]
+        if i_new.size == 0:
+            return ti, dj, d2, logdet
+        # Just inside the gate: any ordinary gated pair is preferred.
+        ti = np.concatenate([ti, i_new])
+        dj = np.concatenate([dj, j_new])
+        d2 = np.concatenate([d2, np.full(i_new.size, 0.999 * gate)])
+        logdet = np.concatenate([logdet, np.zeros(i_new.size)])
+        order = np.lexsort((dj, ti))
+        return ti[order], dj[order], d2[order], logdet[order]
 
     def _claims(self, t: float, at: NDArray[np.intp], ad: NDArray[np.intp],
                 identity: NDArray[np.str_], category: NDArray[np.str_]) -> None:
