@@ -2,7 +2,8 @@
 
 Used by ``skyfence track``, ``skyfence demo`` and the benchmarks. The tracker
 sees one batch per distinct detection time, in file order, and after each
-batch the confirmed tracks are written as ``tracks.csv`` rows.
+batch the confirmed tracks are written as ``tracks.csv`` rows (with their class,
+identity, flags and group) and the swarm groups as ``groups.csv`` rows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skyfence.picture import Frame, Picture
 from skyfence.scenario import TracksCsvWriter, read_detections, read_scenario
 from skyfence.track import Tracker, TrackerConfig
 from skyfence.types import Detections, TrackStatus, TrackUpdate
@@ -71,7 +73,10 @@ def run_tracker(
     writer: TracksCsvWriter | None = None,
     *,
     on_scan: Callable[[ScanProgress], None] | None = None,
+    picture: Picture | None = None,
 ) -> RunStats:
+    """Step the tracker through ``det`` one time at a time; with a ``picture``, classify
+    and group after each step and write the full rows (classes, flags, groups)."""
     starts, ends = batch_bounds(det.t)
     clock = time.perf_counter
     total = worst = 0.0
@@ -86,7 +91,11 @@ def run_tracker(
         worst = max(worst, dt)
         ids, x, status, pos_std = confirmed_rows(update)
         confirmed_ids.update(update.confirmed.tolist())
-        if writer is not None:
+        if picture is not None:
+            frame = picture.update(update)
+            if writer is not None:
+                write_frame(writer, frame)
+        elif writer is not None:
             writer.write(update.t, ids, x, status, pos_std)
         if on_scan is not None:
             on_scan(ScanProgress(index=k, n_scans=len(starts), t=update.t,
@@ -110,5 +119,18 @@ def track_directory(
     scenario = read_scenario(directory)
     det = read_detections(directory, scenario)
     tracker = Tracker.from_scenario(scenario, config=config)
-    with TracksCsvWriter(out_csv) as writer:
-        return run_tracker(tracker, det, writer, on_scan=on_scan)
+    groups_csv = Path(out_csv).with_name("groups.csv")
+    with TracksCsvWriter(out_csv, groups_path=groups_csv) as writer:
+        return run_tracker(tracker, det, writer, on_scan=on_scan,
+                           picture=Picture(scenario.origin))
+
+
+def write_frame(writer: TracksCsvWriter, frame: Frame) -> None:
+    """A picture's tracks (with classes, identity, flags, group) and its groups."""
+    tr = frame.tracks
+    pos_std = np.sqrt(np.trace(tr.P[:, :3, :3], axis1=1, axis2=2))
+    writer.write(frame.t, tr.id, tr.x, _STATUS_NAMES[tr.status].tolist(), pos_std,
+                 class_name=frame.class_names(), class_p=frame.class_p(),
+                 identity=tr.identity, flags=tr.flag_names(), group=frame.group)
+    g = frame.groups
+    writer.write_groups(frame.t, g.id, g.count, g.centroid, g.velocity, g.extent_m)

@@ -20,7 +20,14 @@ from numpy.typing import NDArray
 
 from skyfence.errors import InputError
 from skyfence.geo import Origin
-from skyfence.types import F64, TRACKS_CSV_SCHEMA, TRUTH_CSV_SCHEMA, Detections, PartnerTracks
+from skyfence.types import (
+    F64,
+    GROUPS_CSV_SCHEMA,
+    TRACKS_CSV_SCHEMA,
+    TRUTH_CSV_SCHEMA,
+    Detections,
+    PartnerTracks,
+)
 
 SENSOR_KINDS = ("position", "radar", "radar2d", "bearing", "cooperative", "track")
 POSITION_COLUMNS = ("east_m", "north_m", "up_m")
@@ -756,20 +763,49 @@ def write_truth(directory: str | Path, table: StateTable) -> None:
 
 
 class TracksCsvWriter:
-    """Streams ``tracks.csv`` rows as the tracker produces them."""
+    """Streams ``tracks.csv`` rows as the tracker produces them, and ``groups.csv``
+    beside it when given a path for it."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, groups_path: str | Path | None = None) -> None:
         self._f = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self._f.write(",".join(TRACKS_CSV_SCHEMA.names) + "\n")
+        self._g = None
+        if groups_path is not None:
+            self._g = Path(groups_path).open("w", encoding="utf-8")  # noqa: SIM115
+            self._g.write(",".join(GROUPS_CSV_SCHEMA.names) + "\n")
 
     def write(self, t: float, ids: NDArray[np.int64], x: F64, status: Sequence[str],
-              pos_std_m: F64) -> None:
+              pos_std_m: F64, *, class_name: NDArray[np.str_] | None = None,
+              class_p: F64 | None = None, identity: NDArray[np.str_] | None = None,
+              flags: NDArray[np.str_] | None = None,
+              group: NDArray[np.int64] | None = None) -> None:
+        """One scan's rows; columns not given are left empty."""
+        n = len(ids)
+        blank = np.full(n, "", dtype=object)
+
+        def text(v: NDArray[Any] | None) -> NDArray[Any]:
+            return blank if v is None else np.asarray(v, dtype=object)
+
+        prob = blank if class_p is None else np.char.mod("%.3f", class_p).astype(object)
+        grp = blank if group is None else np.where(group >= 0, group.astype(str), "")
         self._f.write(_format_table(
-            _STATE_ROW + ",%s,%.3f",
-            [np.full(len(ids), t), ids, *x.T, np.asarray(status, dtype=object), pos_std_m]))
+            _STATE_ROW + ",%s,%.3f,%s,%s,%s,%s,%s",
+            [np.full(n, t), ids, *x.T, np.asarray(status, dtype=object), pos_std_m,
+             text(class_name), prob, text(identity), text(flags), np.asarray(grp, dtype=object)]))
+
+    def write_groups(self, t: float, group: NDArray[np.int64], count: NDArray[np.int64],
+                     centroid: F64, velocity: F64, extent_m: F64) -> None:
+        if self._g is None:
+            raise ValueError("this writer has no groups.csv")
+        self._g.write(_format_table(
+            "%.6f,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f",
+            [np.full(len(group), t), group, count, *centroid.T, velocity[:, 0], velocity[:, 1],
+             extent_m]))
 
     def close(self) -> None:
         self._f.close()
+        if self._g is not None:
+            self._g.close()
 
     def __enter__(self) -> TracksCsvWriter:
         return self

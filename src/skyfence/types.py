@@ -146,6 +146,30 @@ TRACKS_CSV_SCHEMA = Schema(
         Field("v_up_mps", "float64", "m/s", "ENU up rate"),
         Field("status", "str", "", "confirmed or coasting"),
         Field("pos_std_m", "float64", "m", "√ of the trace of the position covariance"),
+        Field("class", "str", "",
+              "drone_multirotor, drone_fixed_wing, crewed_aircraft, bird, fast_low_flyer or "
+              "unknown (until the evidence is enough)"),
+        Field("class_p", "float64", "", "probability of that class"),
+        Field("identity", "str", "", "cooperative identity (icao:…, rid:…); empty if none"),
+        Field("flags", "str", "",
+              "spoof_suspect, dark, cooperative_only, rf_emitter, joined by |; empty if none"),
+        Field("group", "int64", "", "swarm group id; empty when in none"),
+    ),
+)
+
+#: Columns of ``groups.csv`` (written beside ``tracks.csv``), in order.
+GROUPS_CSV_SCHEMA = Schema(
+    "groups.csv",
+    (
+        Field("t", "float64", "s", "time of the scan, UTC Unix epoch"),
+        Field("group", "int64", "", "group id, never reused"),
+        Field("count", "int64", "", "member tracks in view"),
+        Field("east_m", "float64", "m", "centroid, ENU east"),
+        Field("north_m", "float64", "m", "centroid, ENU north"),
+        Field("up_m", "float64", "m", "centroid, ENU up"),
+        Field("v_east_mps", "float64", "m/s", "mean member velocity, east"),
+        Field("v_north_mps", "float64", "m/s", "mean member velocity, north"),
+        Field("extent_m", "float64", "m", "largest distance of a member from the centroid"),
     ),
 )
 

@@ -174,13 +174,19 @@ def test_long_range_targets(results: dict[str, SimResult]) -> None:
     assert r.scenario.sensors[0].scan_period_s == 4.0
 
 
-def test_mixed_has_every_kind_and_two_sensors(results: dict[str, SimResult]) -> None:
+def test_mixed_has_every_kind_and_three_sensors(results: dict[str, SimResult]) -> None:
     r = results["mixed"]
     assert set(r.target_kind.values()) == set(TARGET_KINDS)
     kinds = [s.kind for s in r.scenario.sensors]
-    assert kinds == ["radar", "position"]
+    assert kinds == ["radar", "position", "cooperative"]
     periods = {s.scan_period_s for s in r.scenario.sensors}
     assert len(periods) == 2
+    # Only the crewed replays transmit (ADS-B), with their real ICAO addresses.
+    coop = r.detections.sensor == 2
+    assert np.all(np.char.startswith(r.detections.identity[coop], "icao:"))
+    crewed = {t for t, k in r.target_kind.items() if k == "crewed"}
+    assert r.detection_target is not None
+    assert set(r.detection_target[coop].tolist()) <= crewed
 
 
 @pytest.mark.parametrize(

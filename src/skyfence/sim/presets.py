@@ -66,12 +66,14 @@ PRESETS: dict[str, str] = {
               "one 3-D radar, 1 s scans, pd 0.9, 10 clutter/scan; N=20, 60 s",
     "swarm": "one swarm of N drones 10-50 m apart approaching a radar and splitting in two "
              "halfway, 1 s scans, pd 0.9, 10 clutter/scan; N=30, 90 s",
-    "crewed": "N replayed crewed flights (rescue helicopters, border patrol) and a fast low "
-              "flyer rising over the radar horizon, radar 4 s scans, 5 clutter/scan; N=3, 120 s",
+    "crewed": "N replayed crewed flights (rescue helicopters, border patrol) with ADS-B and a "
+              "fast low flyer rising over the radar horizon, radar 4 s scans, 5 clutter/scan, "
+              "ADS-B receiver; N=3, 120 s",
     "long_range": "N airliners at 230-260 m/s, 60-80 km from a radar, 4 s scans, "
                   "10 clutter/scan; N=20, 120 s",
     "mixed": "demo: a swarm of N approaching, a fast low flyer, 5 multirotors, 3 fixed-wings, "
-             "3 crewed replays; radar 1 s + position sensor 1.5 s; N=30, 120 s",
+             "3 crewed replays with ADS-B; radar 1 s, position sensor 1.5 s, ADS-B receiver; "
+             "N=30, 120 s",
     "low_flyer": "N fixed-wing drones at 30-60 m flying in from ~8 km and a fast low flyer "
                  "at 40-60 m from 10 km, under the lowest beam of a radar on a 20 m mast "
                  "(0.4° up) until close in, but inside the cover of 3 RF direction finders "
@@ -352,12 +354,14 @@ def _swarm(n: int, duration_s: float) -> _Plan:
 
 
 def _crewed(n: int, duration_s: float) -> _Plan:
+    # The crewed flights transmit ADS-B, as they did when they were recorded.
     scenario = Scenario(name="crewed", origin=ZURICH, scan_period_s=4.0,
-                        sensors=(_surveillance_radar(5.0),))
+                        sensors=(_surveillance_radar(5.0),
+                                 _receiver("adsb", "adsb", max_range_m=150_000.0)))
     # At 40-60 m a flyer is under the horizon of a 20 m radar beyond ~45 km: flying in
     # from 65 km at 200-280 m/s it rises over the horizon after a minute or so.
     return _Plan(scenario, (
-        _crewed_group(_recordings(n), duration_s, (5_000.0, 20_000.0)),
+        _crewed_group(_recordings(n), duration_s, (5_000.0, 20_000.0), transmit=_adsb_crewed),
         _fast_flyer_group((65_000.0, 65_000.0), inbound=True, height_m=(40.0, 60.0)),
     ))
 
@@ -377,14 +381,16 @@ def _mixed(n: int, duration_s: float) -> _Plan:
     )
     scenario = Scenario(
         name="mixed", origin=ZURICH, region=_square_region(half, 3_000.0), scan_period_s=1.0,
-        sensors=(_drone_radar(25_000.0), locator),
+        # The crewed traffic transmits ADS-B, as it does where it was recorded.
+        sensors=(_drone_radar(25_000.0), locator,
+                 _receiver("adsb", "adsb", max_range_m=150_000.0, scan_offset_s=0.5)),
     )
     return _Plan(scenario, (
         _swarm_group(n, 4_000.0, 0.6 * duration_s),
         _fast_flyer_group((12_000.0, 16_000.0), inbound=False),
         _multirotor_group(5, (-2_000.0, -2_000.0, 30.0), (2_000.0, 2_000.0, 150.0)),
         _fixed_wing_group(3, 4_000.0, 5_000.0),
-        _crewed_group(_recordings(3), duration_s, (5_000.0, 15_000.0)),
+        _crewed_group(_recordings(3), duration_s, (5_000.0, 15_000.0), transmit=_adsb_crewed),
     ))
 
 

@@ -1,0 +1,103 @@
+"""The picture: tracks with their classes, groups and flags — what a watch officer sees.
+
+``Picture.update`` takes each ``TrackUpdate`` of the tracker and returns a
+``Frame``: the shown tracks (confirmed and coasting), each with its class
+probabilities and reasons, its swarm group, and its flags — the tracker's
+(spoof_suspect, cooperative_only, rf_emitter) and ``dark``: a drone-class track
+that carries no cooperative identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from skyfence.classify import (
+    CLASSES,
+    Classification,
+    Classifier,
+    ClassifierConfig,
+    adsb_category_code,
+)
+from skyfence.geo import Origin, height_above_origin_m
+from skyfence.groups import GroupConfig, GroupEvent, GroupTable, GroupTracker
+from skyfence.types import I64, TrackFlag, Tracks, TrackStatus, TrackUpdate
+
+_DRONE = np.array([c.startswith("drone_") for c in CLASSES])
+
+
+@dataclass(frozen=True, slots=True)
+class PictureConfig:
+    classifier: ClassifierConfig | None = None
+    groups: GroupConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One picture: ``tracks`` shown (flags include ``dark``), ``classes`` and ``group``
+    (-1: none) aligned with them, the ``groups`` table and this update's group events."""
+
+    t: float
+    tracks: Tracks
+    classes: Classification
+    group: I64
+    groups: GroupTable
+    events: tuple[GroupEvent, ...]
+
+    def class_names(self) -> NDArray[np.str_]:
+        return np.asarray(CLASSES, dtype=np.str_)[self.classes.label]
+
+    def class_p(self) -> NDArray[np.float64]:
+        """Probability of each track's decided class."""
+        n = len(self.tracks)
+        return np.asarray(self.classes.probs[np.arange(n), self.classes.label], dtype=np.float64)
+
+
+class Picture:
+    """Classifies and groups the tracker's tracks, one update at a time."""
+
+    def __init__(self, origin: Origin, *, config: PictureConfig | None = None) -> None:
+        cfg = config or PictureConfig()
+        self.origin = origin
+        self.classifier = Classifier(config=cfg.classifier)
+        self.groups = GroupTracker(cfg.groups)
+
+    def update(self, update: TrackUpdate) -> Frame:
+        tr = update.tracks
+        shown = tr.take(tr.status != TrackStatus.TENTATIVE)
+        t = update.t
+        classes = self.classifier.update(t, **classifier_inputs(self.origin, shown))
+        grouped = self.groups.update_tracks(t, shown)
+        dark = _DRONE[classes.label] & (shown.identity == "")
+        flags = shown.flags.copy()
+        flags[dark] |= np.uint16(TrackFlag.DARK)
+        shown = replace(shown, flags=flags)
+        return Frame(t=t, tracks=shown, classes=classes, group=grouped.group,
+                     groups=grouped.groups, events=grouped.events)
+
+
+def classifier_inputs(origin: Origin, tracks: Tracks) -> dict[str, Any]:
+    """The classifier's per-track evidence from the tracker's tracks."""
+    ident = tracks.identity
+    icao = np.char.startswith(ident, "icao:")
+    rid = np.char.startswith(ident, "rid:")
+    kind = np.where(icao, 1, np.where(rid, 2, 0)).astype(np.int8)
+    # Categories are a handful of distinct strings: decode each once.
+    values, inverse = np.unique(tracks.category, return_inverse=True)
+    adsb = np.array([adsb_category_code(str(v)) for v in values], dtype=np.int8)[inverse]
+    ua = np.array([int(v) if str(v).isdigit() and int(v) <= 15 else -1 for v in values],
+                  dtype=np.int8)[inverse]
+    return {
+        "track_id": tracks.id,
+        "x": tracks.x,
+        "height_agl_m": height_above_origin_m(origin, tracks.x[:, :3]),
+        "manoeuvre_p": tracks.manoeuvre_p,
+        "identity_kind": kind,
+        "adsb_category": np.where(icao, adsb, 0).astype(np.int8),
+        "rid_ua_type": np.where(rid, ua, -1).astype(np.int8),
+        "rf_emission": (tracks.flags & np.uint16(TrackFlag.RF_EMITTER)) != 0,
+        "velocity_std_mps": np.sqrt(0.5 * (tracks.P[:, 3, 3] + tracks.P[:, 4, 4])),
+    }
