@@ -27,6 +27,8 @@ from skyfence.groups import GroupConfig, GroupEvent, GroupTable, GroupTracker
 from skyfence.types import I64, TrackFlag, Tracks, TrackStatus, TrackUpdate
 
 _DRONE = np.array([c.startswith("drone_") for c in CLASSES])
+_UNKNOWN = CLASSES.index("unknown")
+_NAMED = np.array([c != "unknown" for c in CLASSES])
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +53,13 @@ class Frame:
         return np.asarray(CLASSES, dtype=np.str_)[self.classes.label]
 
     def class_p(self) -> NDArray[np.float64]:
-        """Probability of each track's decided class."""
+        """Probability of each track's class; for ``unknown``, that of the likeliest named
+        class (the best guess the evidence does not yet support)."""
         n = len(self.tracks)
-        return np.asarray(self.classes.probs[np.arange(n), self.classes.label], dtype=np.float64)
+        probs = self.classes.probs
+        named = probs[:, _NAMED].max(axis=1) if n else np.empty(0)
+        return np.where(self.classes.label == _UNKNOWN, named,
+                        probs[np.arange(n), self.classes.label]).astype(np.float64)
 
 
 class Picture:

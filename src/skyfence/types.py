@@ -149,7 +149,8 @@ TRACKS_CSV_SCHEMA = Schema(
         Field("class", "str", "",
               "drone_multirotor, drone_fixed_wing, crewed_aircraft, bird, fast_low_flyer or "
               "unknown (until the evidence is enough)"),
-        Field("class_p", "float64", "", "probability of that class"),
+        Field("class_p", "float64", "",
+              "probability of that class; for unknown, of the likeliest class"),
         Field("identity", "str", "", "cooperative identity (icao:…, rid:…); empty if none"),
         Field("flags", "str", "",
               "spoof_suspect, dark, cooperative_only, rf_emitter, joined by |; empty if none"),
