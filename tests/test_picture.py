@@ -1,0 +1,44 @@
+"""The picture and its files: classes, identities, flags and groups, end to end."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from skyfence import sim
+from skyfence.pipeline import track_directory
+from skyfence.types import GROUPS_CSV_SCHEMA, TRACKS_CSV_SCHEMA
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_track_writes_classes_identities_flags_and_groups(tmp_path: Path) -> None:
+    sim.write(tmp_path, sim.build("mixed", seed=3, duration_s=60.0))
+    track_directory(tmp_path, tmp_path / "tracks.csv")
+    rows = _rows(tmp_path / "tracks.csv")
+    assert tuple(rows[0]) == TRACKS_CSV_SCHEMA.names
+    last_t = rows[-1]["t"]
+    last = [r for r in rows if r["t"] == last_t]
+    classes = {r["class"] for r in last}
+    assert {"drone_multirotor", "crewed_aircraft"} <= classes
+    # Crewed replays carry their ICAO address and are never drones; drones without an
+    # identity are dark.
+    for r in rows:
+        if r["identity"].startswith("icao:"):
+            assert not r["class"].startswith("drone_"), r
+        if r["class"].startswith("drone_") and not r["identity"]:
+            assert "dark" in r["flags"].split("|"), r
+    assert all(0.0 <= float(r["class_p"]) <= 1.0 for r in rows)
+    # The swarm is one group in tracks.csv and groups.csv, with its members counted.
+    grouped = [r for r in last if r["group"]]
+    assert grouped
+    groups = _rows(tmp_path / "groups.csv")
+    assert tuple(groups[0]) == GROUPS_CSV_SCHEMA.names
+    now = {int(g["group"]): int(g["count"]) for g in groups if g["t"] == last_t}
+    members = np.unique([int(r["group"]) for r in grouped], return_counts=True)
+    assert dict(zip(members[0].tolist(), members[1].tolist(), strict=True)) == now
+    # A 30-drone swarm that split in two at 36 s: two groups holding most of it.
+    assert len(now) == 2 and sum(now.values()) >= 25
