@@ -418,11 +418,19 @@ class Tracker:
         carries = np.flatnonzero(self.identity != "")
         if carries.size == 0 or z.shape[0] == 0:
             return ti, dj, d2, logdet
-        same = self.identity[carries][:, None] == identity[None, :]
-        r, c = np.nonzero(same)
-        if r.size == 0:
+        # Identities as integer codes; then each report's tracks by a sorted join.
+        _, codes = np.unique(np.concatenate([self.identity[carries], identity]),
+                             return_inverse=True)
+        t_code, r_code = codes[:carries.size], codes[carries.size:]
+        order = np.argsort(t_code, kind="stable")
+        lo = np.searchsorted(t_code[order], r_code, side="left")
+        hi = np.searchsorted(t_code[order], r_code, side="right")
+        count = hi - lo
+        if not count.any():
             return ti, dj, d2, logdet
-        i_new, j_new = carries[r], c
+        j_new = np.repeat(np.arange(z.shape[0]), count)
+        offset = np.arange(j_new.size) - np.repeat(np.cumsum(count) - count, count)
+        i_new = carries[order[np.repeat(lo, count) + offset]]
         near = np.linalg.norm(self.xc[i_new, :3] - z[j_new], axis=1) < self.config.claim_gate_m
         i_new, j_new = i_new[near], j_new[near]
         m = z.shape[0]
