@@ -155,6 +155,13 @@ class PositionModel:
         return np.asarray(d <= self.max_range_m)
 
 
+def azimuth_residual(z: F64, z_pred: F64, column: int) -> F64:
+    """z − z_pred (n, dim) with the azimuth in ``column`` wrapped into [−π, π)."""
+    nu = z - z_pred
+    nu[:, column] = wrap_pi(nu[:, column])
+    return nu
+
+
 def spherical(x: F64, sensor_pos: F64) -> tuple[F64, F64]:
     """Range, azimuth, elevation (n, 3) of ENU states from ``sensor_pos``, and the Jacobian
     (n, 3, 7) with respect to the state."""
@@ -207,9 +214,7 @@ class RadarModel:
         return spherical(x, self.sensor_pos)
 
     def residual(self, z: F64, z_pred: F64) -> F64:
-        nu = z - z_pred
-        nu[:, 1] = wrap_pi(nu[:, 1])
-        return nu
+        return azimuth_residual(z, z_pred, 1)
 
     def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
         r, az, el = z[:, 0], z[:, 1], z[:, 2]
@@ -267,9 +272,7 @@ class Radar2DModel:
         return z[:, :2].copy(), h[:, :2].copy()
 
     def residual(self, z: F64, z_pred: F64) -> F64:
-        nu = z - z_pred
-        nu[:, 1] = wrap_pi(nu[:, 1])
-        return nu
+        return azimuth_residual(z, z_pred, 1)
 
     def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
         r, az = z[:, 0], z[:, 1]
@@ -331,9 +334,7 @@ class BearingModel:
         return z[:, 1:1 + self.dim].copy(), h[:, 1:1 + self.dim].copy()
 
     def residual(self, z: F64, z_pred: F64) -> F64:
-        nu = z - z_pred
-        nu[:, 0] = wrap_pi(nu[:, 0])
-        return nu
+        return azimuth_residual(z, z_pred, 0)
 
     def to_enu(self, z: F64, R: F64) -> tuple[F64, F64]:
         raise ValueError("a bearing does not fix a position: triangulate (see triangulate)")
