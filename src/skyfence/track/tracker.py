@@ -14,9 +14,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
-from scipy.special import gammaincinv
+from scipy.special import gammaincinv, ndtr
 
 from skyfence.errors import SkyfenceError
+from skyfence.geo import Origin, height_above_origin_m
 from skyfence.scenario import Scenario
 from skyfence.track import fused, imm
 from skyfence.track.associate import candidate_pairs, gate_components, gnn_assign
@@ -127,6 +128,15 @@ class OutOfOrderError(SkyfenceError):
 
 
 _LOG_2PI = math.log(2.0 * math.pi)
+#: Tracks whose height is more uncertain than this (1σ, m) have their visibility to a
+#: sensor that has not seen them yet checked over that uncertainty.
+_VISIBILITY_STD_M = 50.0
+#: A sensor that sees down to less than this above the ground says nothing about height.
+_MIN_CUT_ABOVE_GROUND_M = 10.0
+#: Heights (in σ from the mean) at which an uncertain track's visibility is checked, and
+#: the normal weights of each.
+_HEIGHT_GRID = np.linspace(-3.0, 3.0, 13)
+_HEIGHT_WEIGHTS = np.exp(-0.5 * _HEIGHT_GRID**2) / np.exp(-0.5 * _HEIGHT_GRID**2).sum()
 
 
 def _widen(a: NDArray[np.str_], b: NDArray[np.str_]) -> NDArray[np.str_]:
@@ -152,7 +162,7 @@ class Tracker:
     """
 
     def __init__(self, sensors: Sequence[MeasurementModel], *,
-                 config: TrackerConfig | None = None) -> None:
+                 config: TrackerConfig | None = None, origin: Origin | None = None) -> None:
         self.config = cfg = config or TrackerConfig()
         self.sensors = tuple(sensors)
         self._k = len(cfg.models)
@@ -179,13 +189,14 @@ class Tracker:
         self._pending_z = np.empty((0, 2))
         self._pending_std = np.empty((0, 2))
         self._sensor_pos = np.array([m.sensor_pos for m in self.sensors], dtype=np.float64)
+        self._origin = origin
         self._rf_sensors = np.uint64(sum(1 << i for i, m in enumerate(self.sensors)
                                          if getattr(m, "modality", None) == "rf" and i < 64))
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, config: TrackerConfig | None = None) -> Tracker:
         return cls([model_for(s, scenario.origin, scenario.region) for s in scenario.sensors],
-                   config=config)
+                   config=config, origin=scenario.origin)
 
     # ------------------------------------------------------------------ state arrays
 
@@ -335,6 +346,20 @@ class Tracker:
                 visible[:] = False
             elif getattr(model, "modality", None) == "rf":
                 visible &= (self.sources & self._rf_sensors) != 0
+            # Tracks this sensor has never seen and whose height is a guess (bearings
+            # alone): is the sensor likely to see them at all? Where it surely would, a
+            # silence is a miss; where it may not (a low flyer under a radar's lowest
+            # beam), it is not, and the silence says the track is likely lower.
+            newcomer = np.zeros(n, dtype=bool)
+            p_see = np.ones(n)
+            cut = np.full(n, np.nan)
+            if not (model.cooperative or partner) and sensor < 64:
+                newcomer = ((self.sources & np.uint64(1 << sensor)) == 0) & (
+                    self.Pc[:, 2, 2] > _VISIBILITY_STD_M**2)
+                rows = np.flatnonzero(newcomer)
+                if rows.size:
+                    p_see[rows], cut[rows] = self._visibility(model, rows)
+                    visible[rows] &= p_see[rows] > 0.9
             ti, dj, d2, logdet = self._gate_pairs(model, gate, z, R)
             if (model.cooperative or partner) and ti.size:
                 # A report never goes to a track that carries another identity.
@@ -351,6 +376,17 @@ class Tracker:
                 # The gated pair behind each assignment (pairs are sorted by (track, det)).
                 k = np.searchsorted(ti * m + dj, at * m + ad)
                 hit_d2, hit_logdet = d2[k], logdet[k]
+                # Such a track takes this sensor's first detection only if it is likelier
+                # the track's than clutter, P_see·Pd·N(ν; S) > λ: a low flyer's bearing-only
+                # track must not snap onto a radar's clutter.
+                doubtful = newcomer[at] & (p_see[at] < 0.9)
+                if doubtful.any():
+                    lam = self._clutter_density(sensor, z, 0, update=False)
+                    ratio = (np.log(np.maximum(p_see[at], 1e-6) * model.pd) - lam
+                             - 0.5 * (hit_d2 + hit_logdet + model.dim * _LOG_2PI))
+                    keep = ~doubtful | (ratio > 0.0)
+                    at, ad = at[keep], ad[keep]
+                    hit_d2, hit_logdet = hit_d2[keep], hit_logdet[keep]
             log_clutter = self._clutter_density(sensor, z, int(np.count_nonzero(
                 self.status[at] != TrackStatus.TENTATIVE)))
             if partner:
@@ -378,6 +414,13 @@ class Tracker:
                 self.score[at] += (math.log(model.pd) - log_clutter - 0.5 * (
                     hit_d2 + hit_logdet + model.dim * _LOG_2PI))
             self.score[missed] += math.log(1.0 - model.pd * self.config.gate_probability)
+            if newcomer.any():
+                # Not when a detection fell in the gate and went to another track: the
+                # sensor may well have seen this object under another name.
+                in_gate = np.zeros(n, dtype=bool)
+                in_gate[ti] = True
+                quiet = newcomer & ~hit & ~in_gate & ~visible & (p_see > 0) & np.isfinite(cut)
+                self._not_seen_below(np.flatnonzero(quiet), cut[quiet], model.pd)
             if model.cooperative:
                 self._claims(t, at, ad, identity, category)
             elif partner:
@@ -407,6 +450,97 @@ class Tracker:
             self._triangulate(t, sensor, z[free], R[free])
         confirmed, deleted = self._life_cycle()
         return confirmed, deleted, int(at.size)
+
+    def _visibility(self, model: MeasurementModel, rows: NDArray[np.intp]
+                    ) -> tuple[F64, F64]:
+        """Probability (n,) that the sensor can see each track, and the height (n,) below
+        which it cannot (NaN where that does not describe its cover).
+
+        A track whose height is known to a few tens of metres is seen or not at its
+        mean. One whose height is a guess (σ over ``_VISIBILITY_STD_M``: a bearing-only
+        track of a low flyer) is looked at over a grid of heights from −3σ to +3σ above
+        the ground, weighted by the height's normal density. Where the sensor sees the
+        upper part of that column and not the lower (a radar's lowest beam, its
+        horizon), the boundary height is returned for the negative-information update.
+        """
+        n = rows.size
+        pos = self.xc[rows, :3]
+        p_vis = np.asarray(model.visible(pos), dtype=np.float64)
+        cut = np.full(n, np.nan)
+        var = np.diagonal(self.Pc[rows, :3, :3], axis1=1, axis2=2)
+        loose = np.flatnonzero(var[:, 2] > _VISIBILITY_STD_M**2)
+        if loose.size == 0:
+            return p_vis, cut
+        p = pos[loose]
+        su = np.sqrt(var[loose, 2])
+        m = loose.size
+        column = np.repeat(p[None], _HEIGHT_GRID.size, axis=0)
+        column[:, :, 2] += _HEIGHT_GRID[:, None] * su[None, :]
+        grid = np.asarray(model.visible(column.reshape(-1, 3)), dtype=bool).reshape(-1, m)
+        # Heights under the ground are no heights at all: they get no weight.
+        ground = (np.zeros(m) if self._origin is None
+                  else p[:, 2] - height_above_origin_m(self._origin, p))
+        weights = _HEIGHT_WEIGHTS[:, None] * (column[:, :, 2] >= ground[None, :])
+        mass = weights.sum(axis=0)
+        p_vis[loose] = np.where(mass > 0, (weights * grid).sum(axis=0) / np.maximum(mass, 1e-12),
+                                p_vis[loose])
+        grid |= column[:, :, 2] < ground[None, :]  # for the cut below: as if seen
+        # Invisible below some height and visible above: that height is the cut.
+        monotone = ~np.any(grid[:-1] & ~grid[1:], axis=0)
+        first = np.argmax(grid, axis=0)
+        has_cut = monotone & grid[-1] & ~grid[0]
+        # (A column seen everywhere above the ground has no cut: grid[0] is True there.)
+        cut[loose[has_cut]] = (p[has_cut, 2] + su[has_cut]
+                               * 0.5 * (_HEIGHT_GRID[first[has_cut]]
+                                        + _HEIGHT_GRID[first[has_cut] - 1]))
+        return p_vis, cut
+
+    def _not_seen_below(self, rows: NDArray[np.intp], cut: F64, pd: float) -> None:
+        """Negative information: a sensor that sees everything above ``cut`` (m, per row)
+        with ``pd`` reported nothing for these tracks, so their height is likelier below.
+
+        The height's normal prior times (1 above the cut: 1 − pd; below: 1) is a mixture
+        of two truncated normals; its mean and variance become a pseudo-measurement on
+        height, applied to every IMM mode like a Kalman update (cross terms follow).
+        """
+        if rows.size == 0:
+            return
+        # Nothing flies underground: the lower part is cut at the ground too, and where
+        # the sensor sees down to near the ground there is nothing to learn.
+        ground = (np.zeros(rows.size) if self._origin is None else
+                  self.xc[rows, 2] - height_above_origin_m(self._origin, self.xc[rows, :3]))
+        useful = cut - ground > _MIN_CUT_ABOVE_GROUND_M
+        rows, cut, ground = rows[useful], cut[useful], ground[useful]
+        if rows.size == 0:
+            return
+        k = self._k
+        x, P = self.x[rows], self.P[rows]  # (r, k, 7), (r, k, 7, 7)
+        mu, var = x[:, :, 2], np.maximum(P[:, :, 2, 2], 1e-9)
+        sd = np.sqrt(var)
+        a = (ground[:, None] - mu) / sd  # standardised ground and cut
+        b = (cut[:, None] - mu) / sd
+        phi_a, phi_b = np.exp(-0.5 * a**2), np.exp(-0.5 * b**2)
+        phi_a, phi_b = phi_a / math.sqrt(2.0 * math.pi), phi_b / math.sqrt(2.0 * math.pi)
+        lo = np.clip(ndtr(b) - ndtr(a), 1e-12, 1.0)  # mass between the ground and the cut
+        hi = np.clip(1.0 - ndtr(b), 1e-12, 1.0)  # mass above the cut
+        w_lo, w_hi = lo, (1.0 - pd) * hi
+        total = w_lo + w_hi
+        m_lo = mu + sd * (phi_a - phi_b) / lo
+        m_hi = mu + sd * phi_b / hi
+        v_lo = var * np.maximum(1.0 + (a * phi_a - b * phi_b) / lo - ((phi_a - phi_b) / lo) ** 2,
+                                1e-6)
+        v_hi = var * np.maximum(1.0 + b * phi_b / hi - (phi_b / hi) ** 2, 1e-6)
+        mean = (w_lo * m_lo + w_hi * m_hi) / total
+        new_var = (w_lo * (v_lo + m_lo**2) + w_hi * (v_hi + m_hi**2)) / total - mean**2
+        new_var = np.clip(new_var, 1e-6 * var, var)
+        # A linear update that maps N(mu, var) on height onto N(mean, new_var).
+        col = P[:, :, :, 2]  # (r, k, 7)
+        x = x + col / var[:, :, None] * (mean - mu)[:, :, None]
+        P = P - ((1.0 - new_var / var)[:, :, None, None]
+                 * col[:, :, :, None] * col[:, :, None, :] / var[:, :, None, None])
+        self.x[rows], self.P[rows] = x, symmetrise(P.reshape(-1, STATE_DIM, STATE_DIM)
+                                                   ).reshape(-1, k, STATE_DIM, STATE_DIM)
+        self.xc[rows], self.Pc[rows] = imm.combine(self.mu[rows], self.x[rows], self.P[rows])
 
     def _claim_pairs(self, ti: NDArray[np.intp], dj: NDArray[np.intp], d2: F64, logdet: F64,
                      z: F64, identity: NDArray[np.str_], gate: float
