@@ -214,9 +214,33 @@ def _run_demo(args: argparse.Namespace) -> int:
               f"({stats.detections_per_s:,.0f} detections/s, mean scan "
               f"{1e3 * stats.mean_scan_s:.2f} ms, worst {1e3 * stats.worst_scan_s:.2f} ms)")
         print(_score(out, tracks_csv).format_text())
+        print(_picture_summary(tracks_csv))
         if args.out:
-            print(f"scenario and tracks.csv kept in {out}")
+            print(f"scenario, tracks.csv and groups.csv kept in {out}")
     return 0
+
+
+def _picture_summary(tracks_csv: Path) -> str:
+    """The last scan of tracks.csv and groups.csv as a watch officer would read it."""
+    import csv
+    from collections import Counter
+
+    with tracks_csv.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return "picture at the end: no tracks"
+    last = [r for r in rows if r["t"] == rows[-1]["t"]]
+    classes = Counter(r["class"] for r in last)
+    flags = Counter(flag for r in last for flag in r["flags"].split("|") if flag)
+    groups = Counter(r["group"] for r in last if r["group"])
+    text = ", ".join(f"{n} {c}" for c, n in classes.most_common())
+    lines = [f"picture at the end: {len(last)} tracks: {text}"]
+    if flags:
+        lines.append("  flags: " + ", ".join(f"{n} {k}" for k, n in flags.most_common()))
+    if groups:
+        lines.append("  swarm groups: " + ", ".join(f"#{g} with {n} tracks"
+                                                    for g, n in sorted(groups.items())))
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
