@@ -88,6 +88,9 @@ class TrackerConfig:
     #: A track not updated for this long is deleted, in cover or not (a transmitter
     #: that fell silent out of every sensor's cover, a coast through a long gap).
     max_coast_s: float = 30.0
+    #: A confirmed track missed ``max_misses_confirmed`` looks running is deleted only
+    #: once it has gone this long without an update.
+    min_coast_s: float = 3.0
     #: Bearings (which cannot start a track alone) from two sensors at most this far apart
     #: in time are crossed to start one; lines crossing at less than the angle fix no point.
     triangulation_window_s: float = 1.0
@@ -941,6 +944,9 @@ class Tracker:
         pos_var = np.trace(self.Pc[:, :3, :3], axis1=1, axis2=2)
         lost = established & (self.misses >= cfg.max_misses_confirmed)
         if self.t is not None:
+            # Several sensors look many times a second: misses alone would delete a
+            # track within a second of a gap. It must also have gone unseen a while.
+            lost &= self.t - self.t_last >= cfg.min_coast_s
             lost |= self.t - self.t_last > cfg.max_coast_s
         diverged = pos_var > cfg.max_position_std_m**2
         drop = fail | lost | diverged
