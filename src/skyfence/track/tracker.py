@@ -79,6 +79,10 @@ class TrackerConfig:
     #: A track considers at most this many of its nearest detections (a new track in a
     #: swarm of thousands would otherwise weigh every drone inside its wide first gate).
     max_candidates_per_track: int = 16
+    #: The same for a lone azimuth (an RF direction finder): it cannot tell apart tracks
+    #: along its line, so only its nearest few are worth weighing. (fusion preset, N =
+    #: 1,000: GOSPA 1208.2 m with 16, 1200.0 m with 4, at 1.45x the throughput.)
+    max_candidates_azimuth_only: int = 4
     #: Association: "gnn" (one detection per track, optimal overall), or "jpda": tracks
     #: that share detections with other tracks are updated with every detection in their
     #: gate, weighted by joint association probabilities (Fitzgerald's cheap JPDA).
@@ -775,7 +779,9 @@ class Tracker:
         scale = 1.0 / np.median(half, axis=0)
         radius = (half * scale).max(axis=1)
         ti, dj = candidate_pairs(z_pred * scale, radius, z * scale, model.periods * scale,
-                                 p=np.inf, max_per_track=self.config.max_candidates_per_track)
+                                 p=np.inf, max_per_track=(
+                                     self.config.max_candidates_per_track if model.dim > 1
+                                     else self.config.max_candidates_azimuth_only))
         nu = model.residual(z[dj], z_pred[ti])
         if not (R - R[0]).any():  # one noise model for the whole scan: S per track, not per pair
             S_inv, logdet = inv_logdet(symmetrise(HPHt + R[0]))
