@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -581,8 +582,16 @@ def test_every_recording_whole_is_never_called_a_drone() -> None:
 
 # --------------------------------------------------------------------------- real data
 
-#: The project's shared real data (``../shared/data/adsb`` from the repository).
-SHARED_ADSB = Path(__file__).resolve().parents[2] / "shared" / "data" / "adsb"
+#: Real decoded flights: two copied into the tests' data (with their provenance), the
+#: three recordings the simulator replays shipped in the package.
+TEST_ADSB = Path(__file__).resolve().parent / "data" / "adsb"
+
+
+def _recording_path(name: str, suffix: str) -> Path:
+    here = TEST_ADSB / f"{name}{suffix}"
+    if here.is_file():
+        return here
+    return Path(str(resources.files("skyfence.sim").joinpath("data").joinpath(name + suffix)))
 FT_M, KT_MPS, FPM_MPS = 0.3048, 1852.0 / 3600.0, 0.3048 / 60.0
 #: Paris-CDG, where ``full_flight_short_first3000`` starts: elevation 392 ft.
 CDG_ELEVATION_M = 392 * FT_M
@@ -598,10 +607,10 @@ def _records_columns(path: Path) -> dict[str, np.ndarray]:
 
 def _decoded_flight(name: str) -> tuple[F64, F64, F64, F64, F64, np.ndarray]:
     """(t s, lat, lon, height above ground m, (n, 3) ENU velocity, emitter category code)
-    of a decoded recording in ``SHARED_ADSB``, resampled to whole seconds."""
+    of a decoded real recording, resampled to whole seconds."""
     if name == "full_flight_short_first3000":
         rows = [json.loads(line) for line in
-                (SHARED_ADSB / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+                _recording_path(name, ".jsonl").read_text(encoding="utf-8").splitlines()]
         pos = [r for r in rows if r.get("bds") in ("05", "06") and r.get("latitude")]
         t = np.array([r["timestamp"] for r in pos])
         lat = np.array([r["latitude"] for r in pos])
@@ -618,7 +627,7 @@ def _decoded_flight(name: str) -> tuple[F64, F64, F64, F64, F64, np.ndarray]:
         cats = {r.get("wake_vortex") for r in rows if r.get("bds") == "08"}
         category = adsb_category_code(next(iter(cats - {None}), "") or "")
     else:
-        c = _records_columns(SHARED_ADSB / f"{name}.json.gz")
+        c = _records_columns(_recording_path(name, ".json.gz"))
         t = tv = c["timestamp"].astype(float) / 1000.0
         lat, lon = c["latitude"].astype(float), c["longitude"].astype(float)
         alt = (c["geoaltitude"] if "geoaltitude" in c else c["altitude"]).astype(float)
@@ -641,7 +650,6 @@ def _decoded_flight(name: str) -> tuple[F64, F64, F64, F64, F64, np.ndarray]:
 REAL_FLIGHTS = ("noisy_spoofing", "full_flight_short_first3000", *sorted(RECORDINGS))
 
 
-@pytest.mark.skipif(not SHARED_ADSB.is_dir(), reason="no ../shared/data/adsb")
 def test_real_adsb_flights_are_never_called_drones() -> None:
     """The decoded real flights of the shared data, as an ADS-B receiver reports them
     (identity, position, velocity every 2 s; no tracker): an airliner through GNSS
