@@ -646,7 +646,12 @@ class Tracker:
                 grid = ok.reshape(m, others.size)
                 alone = ((grid.sum(axis=1)[:, None] == 1)
                          & (grid.sum(axis=0)[None, :] == 1)).reshape(-1)
-                ok &= (support >= 1) | both_el | alone
+                # Where no third sensor could look, none can refute a ghost either: the
+                # pair stands, and the confirmation test weighs it.
+                unwatched = np.zeros(i.size, dtype=bool)
+                unwatched[ok] = self._watchers(fix.pos[ok], sensor,
+                                               self._pending_sensor[j[ok]]) == 0
+                ok &= (support >= 1) | both_el | alone | unwatched
             if ok.any():
                 cost = np.full((m, others.size), 1e12)
                 # Prefer well-supported, tight fixes: more sensors through the point, then
@@ -675,6 +680,16 @@ class Tracker:
             [self._pending_sensor, np.full(int(keep.sum()), sensor, dtype=np.int32)])
         self._pending_z = np.concatenate([self._pending_z, np.stack([az, el], 1)[keep]])
         self._pending_std = np.concatenate([self._pending_std, std[keep]])
+
+    def _watchers(self, pos: F64, s1: int, s2: NDArray[np.int32]) -> NDArray[np.intp]:
+        """How many bearing sensors other than ``s1`` and ``s2`` (c,) could see each fix
+        (c, 3)."""
+        count = np.zeros(pos.shape[0], dtype=np.intp)
+        for k, mm in enumerate(self.sensors):  # over sensors, a handful
+            if mm.initiates or mm.cooperative or k == s1:
+                continue
+            count += np.asarray(mm.visible(pos), dtype=bool) & (s2 != k)
+        return count
 
     def _bearing_support(self, pos: F64, cov: F64, s1: int, s2: NDArray[np.int32]
                          ) -> NDArray[np.intp]:
