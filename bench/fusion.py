@@ -51,7 +51,7 @@ def _steps(scenario: Scenario, det: Detections, each: Callable[[float, Any], Non
     """Run the tracker over ``det`` one time at a time; ``each(t, update or frame)``.
     Returns the tracking time (s), picture excluded."""
     tracker = Tracker.from_scenario(scenario)
-    pic = Picture(scenario.origin) if picture else None
+    pic = Picture.for_scenario(scenario) if picture else None
     spent = 0.0
     for a, b in zip(*batch_bounds(det.t), strict=True):
         batch = det.take(slice(a, b))

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from skyfence import sim
+from skyfence.picture import Picture
 from skyfence.pipeline import track_directory
 from skyfence.types import GROUPS_CSV_SCHEMA, TRACKS_CSV_SCHEMA
 
@@ -42,3 +43,10 @@ def test_track_writes_classes_identities_flags_and_groups(tmp_path: Path) -> Non
     assert dict(zip(members[0].tolist(), members[1].tolist(), strict=True)) == now
     # A 30-drone swarm that split in two at 36 s: two groups holding most of it.
     assert len(now) == 2 and sum(now.values()) >= 25
+
+
+def test_an_adsb_receiver_makes_a_missing_identity_evidence() -> None:
+    with_rx = sim.build("mixed", seed=1, duration_s=5.0).scenario
+    without = sim.build("swarm", seed=1, duration_s=5.0).scenario
+    assert Picture.for_scenario(with_rx).classifier.config.adsb_coverage > 0.8
+    assert Picture.for_scenario(without).classifier.config.adsb_coverage == 0.0

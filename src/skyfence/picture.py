@@ -24,11 +24,15 @@ from skyfence.classify import (
 )
 from skyfence.geo import Origin, height_above_origin_m
 from skyfence.groups import GroupConfig, GroupEvent, GroupTable, GroupTracker
+from skyfence.scenario import Scenario
 from skyfence.types import I64, TrackFlag, Tracks, TrackStatus, TrackUpdate
 
 _DRONE = np.array([c.startswith("drone_") for c in CLASSES])
 _UNKNOWN = CLASSES.index("unknown")
 _NAMED = np.array([c != "unknown" for c in CLASSES])
+#: Share of crewed aircraft that broadcast ADS-B where a receiver listens (most must;
+#: some light aircraft and gliders need not).
+_ADSB_COVERAGE = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,17 @@ class Picture:
         self.origin = origin
         self.classifier = Classifier(config=cfg.classifier)
         self.groups = GroupTracker(cfg.groups)
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario) -> Picture:
+        """A picture that knows the scenario's receivers: where an ADS-B receiver listens
+        (a cooperative sensor with ``"protocol": "adsb"``), a track without an ICAO
+        identity is less likely a crewed aircraft, which must transmit."""
+        adsb = [s.pd for s in scenario.sensors
+                if s.kind == "cooperative" and s.extra.get("protocol") == "adsb"]
+        classifier = ClassifierConfig(adsb_coverage=_ADSB_COVERAGE * max(adsb)) if adsb \
+            else None
+        return cls(scenario.origin, config=PictureConfig(classifier=classifier))
 
     def update(self, update: TrackUpdate) -> Frame:
         tr = update.tracks

@@ -122,7 +122,7 @@ def track_directory(
     groups_csv = Path(out_csv).with_name("groups.csv")
     with TracksCsvWriter(out_csv, groups_path=groups_csv) as writer:
         return run_tracker(tracker, det, writer, on_scan=on_scan,
-                           picture=Picture(scenario.origin))
+                           picture=Picture.for_scenario(scenario))
 
 
 def write_frame(writer: TracksCsvWriter, frame: Frame) -> None:
