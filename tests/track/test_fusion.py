@@ -255,3 +255,35 @@ def test_a_report_near_the_track_carrying_its_identity_stays_with_it() -> None:
     after = tracker.step(report(9, p + np.array([600.0, 0.0, 0.0]))).tracks
     assert np.count_nonzero(after.identity == RID) == 2
     assert np.count_nonzero(np.isfinite(tracker.claim_miss_since)) == 1
+
+
+def test_a_radar_that_does_not_see_a_bearing_track_pushes_its_height_down() -> None:
+    """Negative information: a low flyer held by bearings alone, height guessed at
+    120 ± 150 m, under a radar whose lowest beam clears ~70 m there. Each radar scan
+    without it makes a lower height likelier; it never goes below the ground."""
+    low_radar = SensorSpec(id="radar", kind="radar", position_enu_m=(0.0, 0.0, 20.0), pd=0.9,
+                           noise_std=(5.0, 0.005, 0.008), max_range_m=12_000.0,
+                           min_elevation_rad=math.radians(0.4), clutter_per_scan=2.0)
+    rng = np.random.default_rng(4)
+    tracker = Tracker.from_scenario(Scenario(name="low", origin=ORIGIN,
+                                             sensors=(low_radar, *RF)))
+    p = np.array([-7000.0, -1500.0, 40.0])
+    heights, sds = [], []
+    for k in range(12):
+        for i, s in enumerate((low_radar, *RF)):
+            if s.kind == "radar":  # the radar reports only clutter, far away
+                z = np.array([[9000.0, 1.0, 0.05]])
+                det = Detections(t=np.array([T0 + k]), sensor=np.array([0], np.int32), z=z,
+                                 R=s.R[None].copy())
+            else:
+                det = Detections(t=np.array([T0 + k + 0.1 * i]),
+                                 sensor=np.array([i], np.int32),
+                                 z=_measure(s, p, rng)[None], R=s.R[None].copy())
+            tracker.step(det)
+        near = np.flatnonzero(np.linalg.norm(tracker.xc[:, :2] - p[:2], axis=1) < 2000.0)
+        if near.size:
+            heights.append(float(tracker.xc[near[0], 2]))
+            sds.append(float(np.sqrt(tracker.Pc[near[0], 2, 2])))
+    assert len(heights) >= 5
+    assert heights[-1] < heights[0] - 40.0 and sds[-1] < sds[0]
+    assert min(heights) > -50.0  # the ground at 7 km is ~4 m below the origin's plane

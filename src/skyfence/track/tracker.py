@@ -491,7 +491,9 @@ class Tracker:
         mass = weights.sum(axis=0)
         p_vis[loose] = np.where(mass > 0, (weights * grid).sum(axis=0) / np.maximum(mass, 1e-12),
                                 p_vis[loose])
-        grid |= column[:, :, 2] < ground[None, :]  # for the cut below: as if seen
+        # Under the ground nothing is seen: the cut is then at the ground at the lowest,
+        # and _not_seen_below ignores cuts that close to it.
+        grid &= column[:, :, 2] >= ground[None, :]
         # Invisible below some height and visible above: that height is the cut.
         monotone = ~np.any(grid[:-1] & ~grid[1:], axis=0)
         first = np.argmax(grid, axis=0)
