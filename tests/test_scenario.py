@@ -403,3 +403,34 @@ def test_a_partner_track_needs_its_reference(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         read_detections(tmp_path, PARTNER)
     assert info.value.line == 4 and info.value.field == "partner_track"
+
+
+_FUSION_CELL = st.one_of(
+    st.sampled_from(["", "r2", "df1", "eo1", "rid", "adsb", "nodeB", "icao:4840D6", "rid:X",
+                     "icao:zz", "A3", "2", "nan", "-1", "0.5", "7", _COV, "1 2 3", "B-1"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=6),
+)
+_ALL_KINDS = Scenario(name="all", origin=FUSION.origin,
+                      sensors=(*FUSION.sensors, PARTNER.sensors[1]))
+_ALL_HEADER = ("t,sensor,east_m,north_m,up_m,range_m,azimuth_rad,elevation_rad,identity,"
+               "std_h_m,std_v_m,category,v_east_mps,v_north_mps,v_up_mps,cov,partner_track")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(rows=st.lists(st.lists(_FUSION_CELL, min_size=15, max_size=18), max_size=5))
+def test_fuzzed_fusion_detections_give_input_errors_only(
+        tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]]) -> None:
+    """Every sensor kind at once, cells drawn from near-valid values: an InputError or a
+    batch whose accepted values are finite, with positive definite covariances."""
+    d = tmp_path_factory.mktemp("fuzz")
+    write_scenario(d, _ALL_KINDS)
+    text = _ALL_HEADER + "\n" + "\n".join(",".join(r) for r in rows) + "\n"
+    (d / "detections.csv").write_text(text, encoding="utf-8")
+    try:
+        det = read_detections(d, _ALL_KINDS)
+    except InputError as err:
+        assert str(err)
+    else:
+        assert np.isfinite(det.t).all() and np.isfinite(det.z).all()
+        assert np.all(np.linalg.eigvalsh(det.R) > 0)
