@@ -50,3 +50,29 @@ def test_an_adsb_receiver_makes_a_missing_identity_evidence() -> None:
     without = sim.build("swarm", seed=1, duration_s=5.0).scenario
     assert Picture.for_scenario(with_rx).classifier.config.adsb_coverage > 0.8
     assert Picture.for_scenario(without).classifier.config.adsb_coverage == 0.0
+
+
+def test_swarm_members_take_their_groups_class() -> None:
+    import dataclasses
+
+    from skyfence.classify import CLASSES, Classification
+    from skyfence.picture import _group_classes
+
+    n = 6
+    base = Classification.empty(0.0)
+    arrays = {f.name: np.zeros((n, *getattr(base, f.name).shape[1:]),
+                               dtype=getattr(base, f.name).dtype)
+              for f in dataclasses.fields(base) if f.name != "t"}
+    multi, bird, unknown = (CLASSES.index(c) for c in ("drone_multirotor", "bird", "unknown"))
+    arrays["label"][:] = [multi, bird, bird, multi, bird, unknown]
+    arrays["probs"][np.arange(n), arrays["label"]] = 1.0
+    arrays["identity_kind"][1] = 2  # a Remote ID member speaks for itself
+    c = Classification(t=0.0, **arrays)
+    # Tracks 0-3 form group 7; track 4 is alone; track 5 is in group 9 on its own.
+    out = _group_classes(c, np.array([7, 7, 7, 7, -1, 9]))
+    # Group 7 without its Remote ID member: two multirotors, one bird → multirotor.
+    # Group 9's only member is undecided: it stays unknown.
+    assert out.label.tolist() == [multi, bird, multi, multi, bird, unknown]
+    assert np.allclose(out.probs.sum(axis=1), 1.0)
+    # Group 7's members without identity (0, 2, 3) share their mean evidence.
+    assert np.allclose(out.probs[[0, 2, 3]], out.probs[0])

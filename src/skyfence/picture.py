@@ -92,12 +92,38 @@ class Picture:
         t = update.t
         classes = self.classifier.update(t, **classifier_inputs(self.origin, shown))
         grouped = self.groups.update_tracks(t, shown)
+        classes = _group_classes(classes, grouped.group)
         dark = _DRONE[classes.label] & (shown.identity == "")
         flags = shown.flags.copy()
         flags[dark] |= np.uint16(TrackFlag.DARK)
         shown = replace(shown, flags=flags)
         return Frame(t=t, tracks=shown, classes=classes, group=grouped.group,
                      groups=grouped.groups, events=grouped.events)
+
+
+def _group_classes(classes: Classification, group: I64) -> Classification:
+    """Members of a swarm group take the group's class: a formation is one kind of thing
+    (drones fly with drones, birds with birds), and the mean of its members' evidence is
+    surer than any young member's alone. Members without an identity only: a transmitter
+    speaks for itself. Tracks in no group keep their own class."""
+    member = (group >= 0) & (classes.identity_kind == 0)
+    if not member.any():
+        return classes
+    ids, g = np.unique(group[member], return_inverse=True)
+    total = np.zeros((ids.size, classes.probs.shape[1]))
+    np.add.at(total, g, classes.probs[member])
+    decided = np.zeros((ids.size, classes.probs.shape[1]))
+    labelled = classes.label[member] != _UNKNOWN
+    np.add.at(decided, (g[labelled], classes.label[member][labelled]), 1.0)
+    # The group's class: the class most of its decided members were given; unknown
+    # while none is decided.
+    group_label = np.where(decided.sum(axis=1) > 0, decided.argmax(axis=1), _UNKNOWN)
+    label = classes.label.copy()
+    probs = classes.probs.copy()
+    rows = np.flatnonzero(member)
+    label[rows] = group_label[g].astype(np.int8)
+    probs[rows] = total[g] / np.bincount(g, minlength=ids.size)[g, None]
+    return replace(classes, label=label, probs=probs)
 
 
 def classifier_inputs(origin: Origin, tracks: Tracks) -> dict[str, Any]:
