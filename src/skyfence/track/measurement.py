@@ -66,6 +66,16 @@ class MeasurementModel(Protocol):
         """One measurement fixes a position (``to_enu``); bearings need triangulating."""
         ...
 
+    @property
+    def partner(self) -> bool:
+        """Reports are a partner node's tracks (fused whole, by covariance intersection)."""
+        ...
+
+    @property
+    def modality(self) -> str | None:
+        """What a bearing sensor is (``rf``, ``eo``, ``ir``, ``acoustic``); None otherwise."""
+        ...
+
     def predict(self, x: F64) -> tuple[F64, F64]:
         """Predicted measurements (n, dim) and Jacobian (n, dim, 7) of states (n, 7)."""
         ...
@@ -121,6 +131,7 @@ class PositionModel:
     partner: bool = False
     dim: int = 3
     initiates: bool = True
+    modality: str | None = None
 
     def predict(self, x: F64) -> tuple[F64, F64]:
         h = np.zeros((x.shape[0], 3, STATE_DIM))
@@ -209,6 +220,8 @@ class RadarModel:
     dim: int = 3
     cooperative: bool = False
     initiates: bool = True
+    partner: bool = False
+    modality: str | None = None
 
     def predict(self, x: F64) -> tuple[F64, F64]:
         return spherical(x, self.sensor_pos)
@@ -266,6 +279,8 @@ class Radar2DModel:
     dim: int = 2
     cooperative: bool = False
     initiates: bool = True
+    partner: bool = False
+    modality: str | None = None
 
     def predict(self, x: F64) -> tuple[F64, F64]:
         z, h = spherical(x, self.sensor_pos)
@@ -323,11 +338,12 @@ class BearingModel:
     min_elevation_rad: float
     origin: Origin
     dim: int
-    modality: str = "rf"
+    modality: str | None = "rf"
     pd: float = 0.9
     clutter_per_scan: float = 0.0
     cooperative: bool = False
     initiates: bool = False
+    partner: bool = False
 
     def predict(self, x: F64) -> tuple[F64, F64]:
         z, h = spherical(x, self.sensor_pos)

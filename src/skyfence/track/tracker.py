@@ -198,7 +198,7 @@ class Tracker:
         self._sensor_pos = np.array([m.sensor_pos for m in self.sensors], dtype=np.float64)
         self._origin = origin
         self._rf_sensors = np.uint64(sum(1 << i for i, m in enumerate(self.sensors)
-                                         if getattr(m, "modality", None) == "rf" and i < 64))
+                                         if m.modality == "rf" and i < 64))
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, config: TrackerConfig | None = None) -> Tracker:
@@ -335,7 +335,7 @@ class Tracker:
               ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
         self._advance(t)
         model = self.sensors[sensor]
-        partner = getattr(model, "partner", False)
+        partner = model.partner
         if partner and reported is None:
             raise SkyfenceError(f"sensor {sensor} reports partner tracks: the batch needs their "
                                 "states (Detections.reported)")
@@ -351,7 +351,7 @@ class Tracker:
             visible = np.asarray(model.visible(self.xc[:, :3]), dtype=bool)
             if model.cooperative or partner:
                 visible[:] = False
-            elif getattr(model, "modality", None) == "rf":
+            elif model.modality == "rf":
                 visible &= (self.sources & self._rf_sensors) != 0
             # Tracks this sensor has never seen and whose height is a guess (bearings
             # alone): is the sensor likely to see them at all? Where it surely would, a
