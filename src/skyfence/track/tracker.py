@@ -396,8 +396,7 @@ class Tracker:
                     hit_d2, hit_logdet = hit_d2[keep], hit_logdet[keep]
             log_clutter = self._clutter_density(sensor, z, int(np.count_nonzero(
                 self.status[at] != TrackStatus.TENTATIVE)))
-            if partner:
-                assert reported is not None
+            if partner and reported is not None:  # (checked above: a partner brings them)
                 self._fuse_partner(at, reported.x[ad], reported.P[ad])
             elif self.config.association == "jpda" and ti.size and not (R - R[0]).any():
                 crowded = self._crowded(n, m, ti, dj)
@@ -444,8 +443,7 @@ class Tracker:
             self._clutter_density(sensor, z, 0)
         free = np.ones(m, dtype=bool)
         free[ad] = False
-        if partner:
-            assert reported is not None
+        if partner and reported is not None:
             self._initiate(reported.x[free, :3], reported.P[free, :3, :3], t, sensor=sensor,
                            identity=identity[free], velocity=reported.x[free, 3:6],
                            state_cov=reported.P[free])
