@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from skyfence.geo import Origin
 from skyfence.scenario import Scenario, SensorSpec
@@ -287,3 +288,14 @@ def test_a_radar_that_does_not_see_a_bearing_track_pushes_its_height_down() -> N
     assert len(heights) >= 5
     assert heights[-1] < heights[0] - 40.0 and sds[-1] < sds[0]
     assert min(heights) > -50.0  # the ground at 7 km is ~4 m below the origin's plane
+
+
+def test_partner_rows_without_their_states_are_refused() -> None:
+    from skyfence.errors import SkyfenceError
+
+    tracker = Tracker.from_scenario(Scenario(name="t2t", origin=ORIGIN,
+                                             sensors=(RADAR, PARTNER)))
+    det = Detections(t=np.array([T0]), sensor=np.array([1], np.int32),
+                     z=np.array([[100.0, 200.0, 300.0]]), R=np.eye(3)[None] * 100.0)
+    with pytest.raises(SkyfenceError, match="partner tracks"):
+        tracker.step(det)
