@@ -18,7 +18,7 @@ import numpy as np
 from skyfence.picture import Frame, Picture
 from skyfence.scenario import TracksCsvWriter, read_detections, read_scenario
 from skyfence.track import Tracker, TrackerConfig
-from skyfence.types import Detections, TrackStatus, TrackUpdate
+from skyfence.types import Detections, Tracks, TrackStatus, TrackUpdate
 
 _STATUS_NAMES = np.array(["tentative", "confirmed", "coasting"])
 
@@ -62,7 +62,12 @@ def batch_bounds(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def confirmed_rows(update: TrackUpdate) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """Ids, states (n, 6), status names and position σ of the confirmed or coasting tracks."""
     tr = update.tracks
-    keep = tr.status != TrackStatus.TENTATIVE
+    return _row_fields(tr, tr.status != TrackStatus.TENTATIVE)
+
+
+def _row_fields(tr: Tracks, keep: np.ndarray | slice
+                ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """The ``tracks.csv`` state columns of tracks ``keep``: ids, states, status, σ."""
     pos_std = np.sqrt(np.trace(tr.P[keep, :3, :3], axis1=1, axis2=2))
     return tr.id[keep], tr.x[keep], _STATUS_NAMES[tr.status[keep]].tolist(), pos_std
 
@@ -128,8 +133,7 @@ def track_directory(
 def write_frame(writer: TracksCsvWriter, frame: Frame) -> None:
     """A picture's tracks (with classes, identity, flags, group) and its groups."""
     tr = frame.tracks
-    pos_std = np.sqrt(np.trace(tr.P[:, :3, :3], axis1=1, axis2=2))
-    writer.write(frame.t, tr.id, tr.x, _STATUS_NAMES[tr.status].tolist(), pos_std,
+    writer.write(frame.t, *_row_fields(tr, slice(None)),
                  class_name=frame.class_names(), class_p=frame.class_p(),
                  identity=tr.identity, flags=tr.flag_names(), group=frame.group)
     g = frame.groups

@@ -197,8 +197,10 @@ class Tracker:
         self._pending_std = np.empty((0, 2))
         self._sensor_pos = np.array([m.sensor_pos for m in self.sensors], dtype=np.float64)
         self._origin = origin
-        self._rf_sensors = np.uint64(sum(1 << i for i, m in enumerate(self.sensors)
-                                         if m.modality == "rf" and i < 64))
+        # Each sensor's bit in ``sources`` (0 past the 64th), and the direction finders'.
+        self._bit = _bits(np.arange(len(self.sensors), dtype=np.int32))
+        rf = np.array([m.modality == "rf" for m in self.sensors], dtype=bool)
+        self._rf_sensors = np.bitwise_or.reduce(self._bit[rf], initial=np.uint64(0))
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, config: TrackerConfig | None = None) -> Tracker:
@@ -361,7 +363,7 @@ class Tracker:
             p_see = np.ones(n)
             cut = np.full(n, np.nan)
             if not (model.cooperative or partner) and sensor < 64:
-                newcomer = ((self.sources & np.uint64(1 << sensor)) == 0) & (
+                newcomer = ((self.sources & self._bit[sensor]) == 0) & (
                     self.Pc[:, 2, 2] > _VISIBILITY_STD_M**2)
                 rows = np.flatnonzero(newcomer)
                 if rows.size:
@@ -408,8 +410,7 @@ class Tracker:
             self.hits[at] += 1
             self.misses[at] = 0
             self.t_last[at] = t
-            if sensor < 64:
-                self.sources[at] |= np.uint64(1 << sensor)
+            self.sources[at] |= self._bit[sensor]
             hit = np.zeros(n, dtype=bool)
             hit[at] = True
             looked = visible | hit
@@ -668,8 +669,8 @@ class Tracker:
                 lag = t - self._pending_t[others[cols]]
                 cov[:, [0, 1, 2], [0, 1, 2]] += (cfg.max_speed_mps * lag)[:, None] ** 2 / 3.0
                 self._initiate(pos, cov, t, sensor=sensor)
-                self.sources[-rows.size:] |= np.uint64(
-                    1 << sensor if sensor < 64 else 0) | _bits(self._pending_sensor[others[cols]])
+                self.sources[-rows.size:] |= (self._bit[sensor]
+                                              | self._bit[self._pending_sensor[others[cols]]])
                 used[rows] = True
                 gone = np.ones(self._pending_t.size, dtype=bool)
                 gone[others[cols]] = False
@@ -910,7 +911,7 @@ class Tracker:
             Pc=P,
             identity=identity if identity is not None else np.full(m, "", dtype=np.str_),
             category=category if category is not None else np.full(m, "", dtype=np.str_),
-            sources=np.full(m, 1 << sensor if sensor < 64 else 0, dtype=np.uint64),
+            sources=np.full(m, self._bit[sensor], dtype=np.uint64),
             miss_evidence=np.zeros(m),
             claim_miss_since=np.full(m, np.nan),
             t_sensed=np.full(m, np.nan if model.cooperative else t),
