@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from skyfence.alerts import AlertEvent, Watch, watch_input
 from skyfence.picture import Frame, Picture
-from skyfence.scenario import TracksCsvWriter, read_detections, read_scenario
+from skyfence.scenario import Scenario, TracksCsvWriter, read_detections, read_scenario
 from skyfence.track import Tracker, TrackerConfig
 from skyfence.types import Detections, Tracks, TrackStatus, TrackUpdate
 
@@ -45,6 +46,7 @@ class RunStats:
     worst_scan_s: float
     tracks_started: int
     tracks_confirmed: int
+    alerts_raised: int = 0
 
     @property
     def detections_per_s(self) -> float:
@@ -79,9 +81,15 @@ def run_tracker(
     *,
     on_scan: Callable[[ScanProgress], None] | None = None,
     picture: Picture | None = None,
+    watch: Watch | None = None,
+    on_alert: Callable[[AlertEvent], None] | None = None,
 ) -> RunStats:
     """Step the tracker through ``det`` one time at a time; with a ``picture``, classify
-    and group after each step and write the full rows (classes, flags, groups)."""
+    and group after each step and write the full rows (classes, flags, groups); with a
+    ``watch`` too, check zones and sites and pass each alert event to ``on_alert``."""
+    if watch is not None and picture is None:
+        raise ValueError("a watch needs a picture (classes, groups, flags)")
+    raised = 0
     starts, ends = batch_bounds(det.t)
     clock = time.perf_counter
     total = worst = 0.0
@@ -100,6 +108,11 @@ def run_tracker(
             frame = picture.update(update)
             if writer is not None:
                 write_frame(writer, frame)
+            if watch is not None:
+                for event in watch.update(watch_input(frame, update.deleted)):
+                    raised += event.event == "raised"
+                    if on_alert is not None:
+                        on_alert(event)
         elif writer is not None:
             writer.write(update.t, ids, x, status, pos_std)
         if on_scan is not None:
@@ -110,7 +123,7 @@ def run_tracker(
     return RunStats(n_scans=n, n_detections=len(det), tracking_s=total,
                     mean_scan_s=total / n if n else 0.0, worst_scan_s=worst,
                     tracks_started=tracker.tracks_started - started_before,
-                    tracks_confirmed=len(confirmed_ids))
+                    tracks_confirmed=len(confirmed_ids), alerts_raised=raised)
 
 
 def track_directory(
@@ -119,15 +132,19 @@ def track_directory(
     *,
     config: TrackerConfig | None = None,
     on_scan: Callable[[ScanProgress], None] | None = None,
+    watch: Callable[[Scenario], Watch] | None = None,
+    on_alert: Callable[[AlertEvent], None] | None = None,
 ) -> RunStats:
-    """Track a scenario directory's ``detections.csv`` into ``out_csv``."""
+    """Track a scenario directory's ``detections.csv`` into ``out_csv``; ``watch``
+    makes the zone and alert watch for the scenario (its origin)."""
     scenario = read_scenario(directory)
     det = read_detections(directory, scenario)
     tracker = Tracker.from_scenario(scenario, config=config)
     groups_csv = Path(out_csv).with_name("groups.csv")
     with TracksCsvWriter(out_csv, groups_path=groups_csv) as writer:
         return run_tracker(tracker, det, writer, on_scan=on_scan,
-                           picture=Picture.for_scenario(scenario))
+                           picture=Picture.for_scenario(scenario),
+                           watch=None if watch is None else watch(scenario), on_alert=on_alert)
 
 
 def write_frame(writer: TracksCsvWriter, frame: Frame) -> None:
