@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from skyfence.errors import SkyfenceError
 from skyfence.geo import Origin
 from skyfence.picture import Frame
-from skyfence.types import TrackFlag
+from skyfence.types import TrackFlag, TrackStatus
 from skyfence.zones.model import Restriction, Zone
 from skyfence.zones.monitor import Ground, MonitorConfig, ZoneHits, ZoneMonitor
 from skyfence.zones.sites import Site, SiteHits, check_sites
@@ -143,6 +143,10 @@ class AlertConfig:
     critical_within_s: float = 30.0
     #: A track lost inside a zone keeps its alert this long unless acknowledged (s).
     lost_alert_s: float = 300.0
+    #: When the tracker starts a new track on an object whose old track is coasting
+    #: (a track break), the old track's alerts pass to the new one if it is this close
+    #: (m): the officer is told of a continuation, not of a new threat.
+    handover_m: float = 150.0
 
     def __post_init__(self) -> None:
         unknown = set(self.raise_after_s) - set(KINDS)
@@ -170,6 +174,7 @@ class _Condition:
     ttb: float | None = None
     probability: float | None = None
     position: tuple[float, float, float] | None = None
+    enu: tuple[float, float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -192,6 +197,7 @@ class Alert:
     acknowledged_by: str | None = None
     acknowledged_t: float | None = None
     expires_t: float = math.inf
+    enu: tuple[float, float, float] | None = None
 
 
 _RANK = {"zone_breach_predicted": 0, "zone_breach": 1}
@@ -209,6 +215,8 @@ class AlertBook:
         self.alerts: dict[tuple[Any, ...], Alert] = {}
         self._pending: dict[tuple[Any, ...], float] = {}
         self._next_id = 1
+        #: Coasting tracks whose alerts passed to a new track: old id → new id.
+        self._successor: dict[int, int] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -225,12 +233,19 @@ class AlertBook:
         raise SkyfenceError(f"no active alert {alert_id}; it may have been cleared already")
 
     def update(self, t: float, conditions: Mapping[tuple[Any, ...], _Condition],
-               keep: set[tuple[Any, ...]], gone_tracks: Iterable[int] = ()) -> list[AlertEvent]:
+               keep: set[tuple[Any, ...]], gone_tracks: Iterable[int] = (),
+               coasting: Iterable[int] = ()) -> list[AlertEvent]:
         """Advance to time ``t`` with this scan's ``conditions`` (by alert key) and the
-        keys whose weaker keep-condition holds; ``gone_tracks``: tracks deleted."""
+        keys whose weaker keep-condition holds; ``gone_tracks``: tracks deleted;
+        ``coasting``: tracks not updated at this scan."""
         cfg = self.config
-        events: list[AlertEvent] = []
         gone = set(gone_tracks)
+        for old in gone & set(self._successor):
+            del self._successor[old]
+        events = self._hand_over(t, conditions, set(coasting))
+        # A superseded track says nothing more: its object is followed by its successor.
+        conditions = {k: c for k, c in conditions.items() if c.track not in self._successor}
+        keep = {k for k in keep if len(k) < 2 or k[1] not in self._successor}
         for key in sorted(self.alerts, key=lambda k: self.alerts[k].id):
             a = self.alerts[key]
             cond = conditions.get(key)
@@ -266,12 +281,51 @@ class AlertBook:
 
     # ------------------------------------------------------------------ life cycle
 
+    def _hand_over(self, t: float, conditions: Mapping[tuple[Any, ...], _Condition],
+                   coasting: set[int]) -> list[AlertEvent]:
+        """Pass the alerts of coasting tracks to new tracks on the same object."""
+        events: list[AlertEvent] = []
+        r2 = self.config.handover_m ** 2
+        for key in sorted(conditions, key=_sort_key):
+            c = conditions[key]
+            if (key in self.alerts or c.track is None or c.enu is None or key[1] != c.track
+                    or c.track in self._successor):
+                continue
+            for old_key in sorted(self.alerts, key=lambda k: self.alerts[k].id):
+                a = self.alerts[old_key]
+                if (old_key[0] != key[0] or old_key[2:] != key[2:] or a.track not in coasting
+                        or a.enu is None
+                        or sum((p - q) ** 2 for p, q in zip(a.enu, c.enu, strict=True)) > r2):
+                    continue
+                events.extend(self._pass_on(t, int(old_key[1]), c.track, c))
+                break
+        return events
+
+    def _pass_on(self, t: float, old: int, new: int, c: _Condition) -> list[AlertEvent]:
+        """Move every per-track alert of track ``old`` to track ``new``."""
+        events = []
+        self._successor[old] = new
+        for old_key in sorted(self.alerts, key=lambda k: self.alerts[k].id):
+            a = self.alerts[old_key]
+            if a.track != old or len(old_key) < 2 or old_key[1] != old:
+                continue
+            key = (old_key[0], new, *old_key[2:])
+            if key in self.alerts:
+                continue
+            del self.alerts[old_key]
+            a.key, a.track, a.enu, a.position = key, new, c.enu, c.position
+            a.reason = f"track {old} continues as track {new}: {a.reason}"
+            a.updated_t = t
+            self.alerts[key] = a
+            events.append(self._event(t, "updated", a))
+        return events
+
     def _raise(self, t: float, key: tuple[Any, ...], c: _Condition) -> AlertEvent:
         a = Alert(id=self._next_id, key=key, kind=c.kind, severity=c.severity,
                   reason=c.reason, raised_t=t, seen_t=t, updated_t=t, track=c.track,
                   zone=None if c.zone is None else self.zones[c.zone].id,
                   site=None if c.site is None else self.sites[c.site].id, group=c.group,
-                  ttb=c.ttb, probability=c.probability, position=c.position)
+                  ttb=c.ttb, probability=c.probability, position=c.position, enu=c.enu)
         if c.kind == "track_lost_in_zone":
             a.expires_t = t + self.config.lost_alert_s
         self._next_id += 1
@@ -287,7 +341,7 @@ class AlertBook:
         # make it flap.
         severity = max(c.severity, a.severity)
         severity_changed = severity != a.severity
-        a.position = c.position
+        a.position, a.enu = c.position, c.enu
         moved = False
         # An alert for a breach in progress says nothing new as its numbers wobble; a
         # prediction does, when its time or probability moves a good deal.
@@ -345,7 +399,7 @@ class WatchInput:
     ``t``; ``id``; ``x`` (n, 6) and ``P`` (n, 6, 6) ENU; ``identity``; ``flags``
     (TrackFlag bits); ``class_name``; ``group`` (-1: none); the groups in view
     (``group_id``, ``group_count``, ``group_centroid`` (g, 3) ENU m); and the ids of
-    tracks deleted at this update."""
+    tracks deleted at this update; ``coasting`` (n,): not updated at this scan."""
 
     t: float
     id: I64
@@ -359,6 +413,7 @@ class WatchInput:
     group_count: I64
     group_centroid: F64
     deleted: I64
+    coasting: NDArray[np.bool_] | None = None
 
 
 def watch_input(frame: Frame, deleted: I64) -> WatchInput:
@@ -367,7 +422,8 @@ def watch_input(frame: Frame, deleted: I64) -> WatchInput:
     return WatchInput(t=frame.t, id=tr.id, x=tr.x, P=tr.P, identity=tr.identity,
                       flags=tr.flags, class_name=frame.class_names(), group=frame.group,
                       group_id=g.id, group_count=g.count, group_centroid=g.centroid,
-                      deleted=np.asarray(deleted, dtype=np.int64))
+                      deleted=np.asarray(deleted, dtype=np.int64),
+                      coasting=tr.status == TrackStatus.COASTING)
 
 
 class Watch:
@@ -401,9 +457,12 @@ class Watch:
         def pos(i: int) -> tuple[float, float, float]:
             return (float(lat[i]), float(lon[i]), float(h[i]))
 
-        self._zone_conditions(w, hits, conditions, keep, pos)
+        def enu(i: int) -> tuple[float, float, float]:
+            return (float(w.x[i, 0]), float(w.x[i, 1]), float(w.x[i, 2]))
+
+        self._zone_conditions(w, hits, conditions, keep, pos, enu)
         if self.sites and n:
-            self._site_conditions(w, conditions, keep, pos)
+            self._site_conditions(w, conditions, keep, pos, enu)
         # Swarms.
         for g, count, c in zip(w.group_id.tolist(), w.group_count.tolist(),
                                w.group_centroid, strict=True):
@@ -422,25 +481,27 @@ class Watch:
             conditions[("fast_low_flyer", int(w.id[i]))] = _Condition(
                 "fast_low_flyer", Severity.WARNING,
                 f"fast low flyer: {speed[i]:.0f} m/s at {height[i]:.0f} m", True,
-                track=int(w.id[i]), position=pos(i))
+                track=int(w.id[i]), position=pos(i), enu=enu(i))
         for i in np.flatnonzero(spoof).tolist():
             who = str(w.identity[i]) or "a cooperative report"
             conditions[("spoof_suspect", int(w.id[i]))] = _Condition(
                 "spoof_suspect", Severity.WARNING,
                 f"{who} claims a position the sensors do not see", True, track=int(w.id[i]),
-                position=pos(i))
+                position=pos(i), enu=enu(i))
         for i in np.flatnonzero((w.flags & TrackFlag.DARK) != 0).tolist():
             conditions[("dark_drone", int(w.id[i]))] = _Condition(
                 "dark_drone", Severity.INFO,
                 "a drone with no Remote ID or ADS-B identity", True, track=int(w.id[i]),
-                position=pos(i))
+                position=pos(i), enu=enu(i))
         _ = mcfg
-        return self.book.update(w.t, conditions, keep, w.deleted.tolist())
+        coasting = w.id[w.coasting].tolist() if w.coasting is not None else []
+        return self.book.update(w.t, conditions, keep, w.deleted.tolist(), coasting)
 
     def _zone_conditions(self, w: WatchInput, hits: ZoneHits,
                          conditions: dict[tuple[Any, ...], _Condition],
                          keep: set[tuple[Any, ...]],
-                         pos: Callable[[int], tuple[float, float, float]]) -> None:
+                         pos: Callable[[int], tuple[float, float, float]],
+                         enu: Callable[[int], tuple[float, float, float]]) -> None:
         cfg = self.book.config
         if len(hits) == 0:
             return
@@ -474,7 +535,7 @@ class Watch:
                     "zone_breach", sev,
                     f"inside {_zone_name(zone)} ({zone.restriction.value}), "
                     f"{hits.depth_m[k]:.0f} m from its edge", True, track=tid, zone=zi, ttb=0.0,
-                    probability=float(hits.probability[k]), position=pos(i))
+                    probability=float(hits.probability[k]), position=pos(i), enu=enu(i))
             elif raise_pred[k] or keep_pred[k]:
                 ttb = float(best_ttb[k])
                 soon = ttb <= cfg.critical_within_s
@@ -488,13 +549,14 @@ class Watch:
                     f"heading into {_zone_name(zone)} ({zone.restriction.value}) {when}, "
                     f"P {best_p[k]:.2f}", bool(raise_pred[k]), track=tid, zone=zi,
                     ttb=ttb if math.isfinite(ttb) else None, probability=float(best_p[k]),
-                    position=pos(i))
+                    position=pos(i), enu=enu(i))
             if near[k] or keep_pred[k]:
                 keep.add(key)
 
     def _site_conditions(self, w: WatchInput, conditions: dict[tuple[Any, ...], _Condition],
                          keep: set[tuple[Any, ...]],
-                         pos: Callable[[int], tuple[float, float, float]]) -> None:
+                         pos: Callable[[int], tuple[float, float, float]],
+                         enu: Callable[[int], tuple[float, float, float]]) -> None:
         cfg = self.book.config
         mcfg = self.monitor.config
         H = mcfg.horizon_s
@@ -527,7 +589,7 @@ class Watch:
             conditions[key] = _Condition(
                 "site_threat", Severity.CRITICAL if hits.inside[k] or soon else Severity.WARNING,
                 reason, bool(hits.inside[k] or p >= cfg.raise_probability), track=tid, site=si,
-                ttb=ttr if math.isfinite(ttr) else None, probability=p, position=pos(i))
+                ttb=ttr if math.isfinite(ttr) else None, probability=p, position=pos(i), enu=enu(i))
 
 
 # ---------------------------------------------------------------------------- sinks
