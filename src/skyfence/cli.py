@@ -90,6 +90,21 @@ def _add_coverage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.set_defaults(run=_run_coverage)
 
 
+def _add_zones(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "zones",
+        help="check a no-fly zone file, or convert it to skyfence GeoJSON",
+        description="Zone files in skyfence GeoJSON, EUROCAE ED-269 or ED-318 JSON (the "
+        "format is detected). 'check FILE' validates and summarises; 'convert FILE --to "
+        "geojson [--out OUT]' writes the good zones as skyfence GeoJSON. Every problem is "
+        "printed, one per line; the exit code is 1 if there is any.",
+    )
+    from skyfence.zones import cli as zones_cli
+
+    zones_cli.add_arguments(p)
+    p.set_defaults(run=zones_cli.run)
+
+
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
@@ -249,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="skyfence: a shared airspace picture for drone-defence awareness.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_simulate, _add_track, _add_score, _add_coverage):
+    for add in (_add_demo, _add_simulate, _add_track, _add_score, _add_coverage,
+                _add_zones):
         add(sub)
     return parser
 
