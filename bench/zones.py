@@ -95,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zones", type=int, default=1000)
     ap.add_argument("--scans", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--side-km", type=float, default=200.0,
+                    help="side of the square the zones and tracks are scattered over")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
     args = ap.parse_args(argv)
+    global HALF_M
+    HALF_M = 500.0 * args.side_km
     rng = np.random.default_rng(args.seed)
     zones = make_zones(args.zones, rng)
     x, P = make_tracks(args.tracks, rng)
@@ -122,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "| measure | value |",
         "|---|---:|",
         f"| tracks × zones (vertices) | {args.tracks:,} × {args.zones:,} ({vertices:,}) |",
+        f"| area | {args.side_km:g} km × {args.side_km:g} km |",
         f"| skyfence check, mean per scan | {1e3 * np.mean(ours):.1f} ms |",
         f"| skyfence check, worst scan | {1e3 * np.max(ours):.1f} ms |",
         f"| shapely 2 STRtree within + intersects, mean | {1e3 * np.mean(theirs):.1f} ms |",
@@ -134,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(f"`python bench/zones.py --tracks {args.tracks} --zones {args.zones} "
-                    f"--scans {args.scans} --seed {args.seed}`\n\n{table}\n")
+                    f"--scans {args.scans} --seed {args.seed} --side-km {args.side_km:g}`"
+                    f"\n\n{table}\n")
     return 0
 
 

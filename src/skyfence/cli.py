@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from skyfence.errors import SkyfenceError
 
@@ -44,6 +45,25 @@ def _add_track(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="gnn: one detection per track, optimal overall (default; measured "
                    "better on swarms); jpda: tracks sharing detections take all of them, "
                    "weighted by joint association probabilities")
+    p.add_argument("--zones", action="append", default=[], metavar="FILE",
+                   help="no-fly zones to watch (skyfence GeoJSON, ED-269 or ED-318; may be "
+                   "given more than once); bad zones are listed and skipped")
+    p.add_argument("--sites", metavar="FILE",
+                   help="defended sites to watch (GeoJSON points with radius_m, ceiling_m)")
+    p.add_argument("--dem", metavar="GEOTIFF",
+                   help="terrain (WGS84 lon/lat GeoTIFF, heights above mean sea level) for "
+                   "zone limits above ground; without it the ground is at the origin's "
+                   "height everywhere")
+    p.add_argument("--alerts", metavar="JSONL",
+                   help="write one JSON line per alert event (raised, updated, cleared) "
+                   "with t, event, alert, kind, severity, track, zone, time_to_breach_s, "
+                   "probability, reason and the position")
+    p.add_argument("--webhook", action="append", default=[], metavar="URL",
+                   help="also POST each alert event as JSON to this URL (retried with "
+                   "backoff; signed with HMAC-SHA256 in X-Skyfence-Signature when "
+                   "SKYFENCE_WEBHOOK_SECRET is set); may be given more than once")
+    p.add_argument("--horizon-s", type=float, default=120.0, metavar="S",
+                   help="how far ahead zone breaches are predicted (default 120)")
     p.set_defaults(run=_run_track)
 
 
@@ -164,14 +184,69 @@ def _run_track(args: argparse.Namespace) -> int:
     from skyfence.pipeline import track_directory
     from skyfence.track import TrackerConfig
 
-    stats = track_directory(args.directory, args.out,
-                            config=TrackerConfig(association=args.association),
-                            on_scan=_ProgressLine(enabled=not args.quiet))
+    watching = bool(args.zones or args.sites or args.alerts or args.webhook)
+    make_watch, sinks = _watch(args) if watching else (None, [])
+
+    def on_alert(event: Any) -> None:
+        for send, _ in sinks:
+            send(event)
+
+    try:
+        stats = track_directory(
+            args.directory, args.out, config=TrackerConfig(association=args.association),
+            on_scan=_ProgressLine(enabled=not args.quiet), watch=make_watch,
+            on_alert=on_alert if sinks else None)
+    finally:
+        for _, close in sinks:
+            close()
+    alerts = f", {stats.alerts_raised} alerts raised" if watching else ""
     print(f"{stats.n_scans} scans, {stats.n_detections} detections, "
-          f"{stats.tracks_confirmed} tracks confirmed; {stats.detections_per_s:,.0f} detections/s, "
-          f"mean scan {1e3 * stats.mean_scan_s:.2f} ms, worst {1e3 * stats.worst_scan_s:.2f} ms "
+          f"{stats.tracks_confirmed} tracks confirmed{alerts}; "
+          f"{stats.detections_per_s:,.0f} detections/s, mean scan "
+          f"{1e3 * stats.mean_scan_s:.2f} ms, worst {1e3 * stats.worst_scan_s:.2f} ms "
           f"→ {args.out}")
     return 0
+
+
+def _watch(args: argparse.Namespace) -> tuple[Any, list[tuple[Any, Any]]]:
+    """The zone watch factory and the alert sinks (send, close) of ``skyfence track``."""
+    import os
+
+    from skyfence.alerts import AlertEvent, JsonLinesSink, Watch
+    from skyfence.coverage import read_dem
+    from skyfence.scenario import Scenario
+    from skyfence.webhook import WebhookConfig, WebhookSink
+    from skyfence.zones.io import load_zones
+    from skyfence.zones.monitor import DemGround, MonitorConfig
+    from skyfence.zones.sites import load_sites
+
+    zones: list[Any] = []
+    for path in args.zones:
+        loaded = load_zones(path)
+        for problem in loaded.problems:
+            print(f"skipped: {problem}", file=sys.stderr)
+        zones.extend(loaded.zones)
+    sites = load_sites(args.sites) if args.sites else ()
+    dem = read_dem(args.dem) if args.dem else None
+    monitor = MonitorConfig(horizon_s=args.horizon_s)
+
+    def make(scenario: Scenario) -> Watch:
+        ground = None if dem is None else DemGround(dem, fallback_m=scenario.origin.alt_m)
+        return Watch(scenario.origin, zones, sites, ground=ground, monitor=monitor)
+
+    sinks: list[tuple[Any, Any]] = []
+    if args.alerts:
+        jsonl = JsonLinesSink(args.alerts)
+        sinks.append((jsonl.send, jsonl.close))
+    secret = os.environ.get("SKYFENCE_WEBHOOK_SECRET") or None
+    for url in args.webhook:
+        hook = WebhookSink(WebhookConfig(url=url, secret=secret))
+
+        def post(e: AlertEvent, hook: WebhookSink = hook) -> None:
+            hook.send(e.to_json())
+
+        sinks.append((post, hook.close))
+    return make, sinks
 
 
 def _run_score(args: argparse.Namespace) -> int:
