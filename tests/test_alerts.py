@@ -233,3 +233,14 @@ def test_a_track_break_passes_the_alerts_on_instead_of_raising_new_ones() -> Non
     # A new track far from any coasting one raises its own alerts.
     ev = watch.update(_input(T0 + 30, [2, 3], pos=[(20, 0, 50), (-200, 0, 50)]))
     assert [(e.event, e.kind, e.track) for e in ev] == [("raised", "zone_breach", 3)]
+
+
+def test_the_log_sink_writes_critical_alerts_as_errors(caplog: pytest.LogCaptureFixture) -> None:
+    from skyfence.alerts import LogSink
+
+    event = AlertEvent(t=T0, event="raised", alert=3, kind="zone_breach",
+                       severity=Severity.CRITICAL, reason="inside 'Z'", track=1, zone="Z")
+    with caplog.at_level("INFO", logger="skyfence.alerts"):
+        LogSink().send(event)
+    (rec,) = caplog.records
+    assert rec.levelname == "ERROR" and "alert 3 raised zone_breach (critical)" in rec.getMessage()

@@ -246,3 +246,32 @@ def test_no_tracks_no_zones() -> None:
     x, P = _tracks([(0, 0, 0)], [(0, 0, 0)])
     assert len(_monitor([]).check(0.0, x, P)) == 0
     assert len(_monitor([square_zone("Z", (0, 1), (0, 1))]).check(0.0, x[:0], P[:0])) == 0
+
+
+def test_ground_from_a_dem_above_mean_sea_level() -> None:
+    from skyfence.coverage import Dem
+    from skyfence.zones.monitor import DemGround
+
+    # A 1 km plateau 300 m above mean sea level around the origin, 2 km square.
+    dem = Dem(heights_m=np.full((3, 3), 300.0), lat0_deg=ORIGIN.lat_deg + 0.01,
+              lon0_deg=ORIGIN.lon_deg - 0.015, dlat_deg=-0.01, dlon_deg=0.015)
+    ground = DemGround(dem, fallback_m=ORIGIN.alt_m)
+    n = float(geoid_height_m(ORIGIN.lat_deg, ORIGIN.lon_deg))
+    h = ground.height_m(np.array([ORIGIN.lat_deg, 10.0]), np.array([ORIGIN.lon_deg, 10.0]))
+    assert h[0] == pytest.approx(300.0 + n, abs=0.01)
+    assert h[1] == ORIGIN.alt_m  # off the DEM
+    m = ZoneMonitor([square_zone("Z", (-300, 300), (-300, 300), top_m=150.0)], ORIGIN,
+                    ground=ground)
+    # The origin is 500 m above the ellipsoid; the ground here is 300 + N ≈ 350 m: a
+    # track 100 m above the origin is ~250 m above the ground, over a 150 m ceiling;
+    # one 100 m below the origin is ~50 m above the ground, inside.
+    x, P = _tracks([(0, 0, 100), (0, 0, -100)], [(0, 0, 0), (0, 0, 0)])
+    hits = m.check(0.0, x, P)
+    inside = dict(zip(hits.track.tolist(), hits.inside.tolist(), strict=True))
+    assert inside.get(0) is not True and inside[1] is True
+
+
+def test_agl_without_terrain_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="skyfence.zones"):
+        ZoneMonitor([square_zone("Z", (0, 1), (0, 1))], ORIGIN)
+    assert len(caplog.records) == 1 and "no terrain model" in caplog.records[0].getMessage()
