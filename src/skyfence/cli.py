@@ -45,6 +45,11 @@ def _add_track(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="gnn: one detection per track, optimal overall (default; measured "
                    "better on swarms); jpda: tracks sharing detections take all of them, "
                    "weighted by joint association probabilities")
+    _add_watch_options(p)
+    p.set_defaults(run=_run_track)
+
+
+def _add_watch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zones", action="append", default=[], metavar="FILE",
                    help="no-fly zones to watch (skyfence GeoJSON, ED-269 or ED-318; may be "
                    "given more than once); bad zones are listed and skipped")
@@ -64,7 +69,48 @@ def _add_track(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    "SKYFENCE_WEBHOOK_SECRET is set); may be given more than once")
     p.add_argument("--horizon-s", type=float, default=120.0, metavar="S",
                    help="how far ahead zone breaches are predicted (default 120)")
-    p.set_defaults(run=_run_track)
+
+
+def _add_decode(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from skyfence.ingest import FORMATS
+
+    p = sub.add_parser(
+        "decode",
+        help="decode a recorded input file into JSON lines",
+        description="Print one JSON object per decoded message of FILE, and one "
+        '{"error": …, "offset": …, "bytes": …} object for each stretch of input rejected '
+        "(its byte offset and the reason); the decoder resynchronises and goes on. A "
+        "summary goes to standard error.",
+    )
+    p.add_argument("format", metavar="FORMAT", choices=sorted(FORMATS),
+                   help=f"wire format: {', '.join(sorted(FORMATS))}")
+    p.add_argument("file", metavar="FILE", help="the recording")
+    p.add_argument("--scenario", metavar="DIR",
+                   help="scenario directory whose scenario.json gives the origin and the "
+                   "sensors (needed by jsonl, whose lines name sensors)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a decoder option (VALUE read as JSON when it parses, e.g. "
+                   "reference_lat_deg=47.45); may be given more than once")
+    p.set_defaults(run=_run_decode)
+
+
+def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="replay a journal through the adapters and the tracker",
+        description="Feed every record of JOURNAL (written by a node) back through its "
+        "source's adapter, the reorder window and the tracker, and write tracks.csv and "
+        "groups.csv as 'skyfence track' does; the same journal gives the same tracks, bit "
+        "for bit. Damaged records are reported and skipped.",
+    )
+    p.add_argument("journal", metavar="JOURNAL", help="journal file")
+    p.add_argument("--out", required=True, metavar="CSV", help="tracks.csv to write")
+    p.add_argument("--window-s", type=float, default=1.0, metavar="S",
+                   help="reorder window: detections are held this long to be put in time "
+                   "order (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    _add_watch_options(p)
+    p.set_defaults(run=_run_replay)
 
 
 def _add_score(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -208,6 +254,76 @@ def _run_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_decode(args: argparse.Namespace) -> int:
+    from skyfence.adapters.base import Rejected, decode_file
+    from skyfence.geo import Origin
+    from skyfence.ingest import make_decoder
+    from skyfence.scenario import Scenario, read_scenario
+
+    if args.scenario:
+        scenario = read_scenario(args.scenario)
+    elif args.format == "jsonl":
+        raise SkyfenceError("jsonl lines name sensors: give --scenario DIR with their "
+                            "scenario.json")
+    else:
+        scenario = Scenario(name="decode", origin=Origin(0.0, 0.0, 0.0), sensors=())
+    options: dict[str, Any] = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SkyfenceError(f"--option {item!r} is not KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    decoder = make_decoder(args.format, scenario, options)
+    n_ok = n_bad = 0
+    out = sys.stdout
+    for msg in decode_file(decoder, args.file):
+        out.write(json.dumps(msg.to_json(), separators=(",", ":"), default=str))
+        out.write("\n")
+        if isinstance(msg, Rejected):
+            n_bad += 1
+        else:
+            n_ok += 1
+    print(f"{args.file}: {n_ok} messages, {n_bad} rejected", file=sys.stderr)
+    return 0
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    from skyfence.ingest import replay_detections
+    from skyfence.picture import Picture
+    from skyfence.pipeline import run_tracker
+    from skyfence.scenario import TracksCsvWriter
+    from skyfence.track import Tracker
+
+    scenario, det, stats = replay_detections(args.journal, window_s=args.window_s)
+    watching = bool(args.zones or args.sites or args.alerts or args.webhook)
+    make_watch, sinks = _watch(args) if watching else (None, [])
+
+    def on_alert(event: Any) -> None:
+        for send, _ in sinks:
+            send(event)
+
+    out = Path(args.out)
+    try:
+        with TracksCsvWriter(out, groups_path=out.with_name("groups.csv")) as writer:
+            run = run_tracker(Tracker.from_scenario(scenario), det, writer,
+                              on_scan=_ProgressLine(enabled=not args.quiet),
+                              picture=Picture.for_scenario(scenario),
+                              watch=None if make_watch is None else make_watch(scenario),
+                              on_alert=on_alert if sinks else None)
+    finally:
+        for _, close in sinks:
+            close()
+    alerts = f", {run.alerts_raised} alerts raised" if watching else ""
+    print(f"{stats.records} records ({stats.damaged} damaged stretches skipped), "
+          f"{stats.rejected} inputs rejected by the adapters, {stats.late} detections "
+          f"later than the {args.window_s:g} s window; {run.n_scans} scans, "
+          f"{run.tracks_confirmed} tracks confirmed{alerts} → {args.out}")
+    return 0
+
+
 def _watch(args: argparse.Namespace) -> tuple[Any, list[tuple[Any, Any]]]:
     """The zone watch factory and the alert sinks (send, close) of ``skyfence track``."""
     import os
@@ -340,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_demo, _add_simulate, _add_track, _add_score, _add_coverage,
-                _add_zones):
+                _add_zones, _add_decode, _add_replay):
         add(sub)
     return parser
 
