@@ -11,7 +11,6 @@ for bit.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -49,7 +48,14 @@ def make_decoder(fmt: str, scenario: Scenario, options: dict[str, Any] | None = 
         raise InputError(f"unknown wire format {fmt!r}", field="format",
                          fix=f"use one of {', '.join(sorted(FORMATS))}")
     module, name = FORMATS[fmt].split(":")
-    factory = getattr(import_module(module), name)
+    try:
+        factory = getattr(import_module(module), name)
+    except ModuleNotFoundError as err:
+        if err.name and err.name.lower() == "pymodes":
+            raise InputError(f"the {fmt!r} format needs pyModeS, which is not installed",
+                             fix="pip install 'skyfence[adsb]' (pyModeS is GPL v3: installing "
+                                 "it is the user's choice)") from err
+        raise
     opts = dict(options or {})
     if module == "skyfence.ingest":
         decoder: StreamDecoder = factory(scenario, opts)
@@ -106,25 +112,39 @@ class Ingest:
 def to_detections(messages: list[Message], scenario: Scenario, sensor: int) -> Detections:
     """The detections among a decoder's messages, for the sensor at index ``sensor``.
 
-    Position reports (ADS-B, Remote ID, ASTERIX CAT021, located SAPIENT detections)
-    become positions of that sensor; adapters with messages of their own kind give
-    them a ``detections(scenario, sensor)`` method; other messages (identification,
-    status, acknowledgements) carry no detection.
+    Position reports — ADS-B and Remote ID positions (which carry a ``report``), ASTERIX
+    CAT021 reports (``to_position()``) — become positions of that sensor; ASTERIX CAT048
+    plots become detections of the radar their SAC/SIC names; JSON Lines detections
+    name their own sensor. Other messages (identification, status, acknowledgements)
+    carry no detection.
     """
     from skyfence.adapters.base import position_detections
     from skyfence.adapters.jsonl import JsonDetection, jsonl_detections
 
     parts: list[Detections] = []
-    reports = [m for m in messages if isinstance(m, PositionReport)]
+    reports: list[PositionReport] = []
+    lines: list[JsonDetection] = []
+    plots: list[Any] = []
+    for m in messages:
+        if isinstance(m, PositionReport):
+            reports.append(m)
+        elif isinstance(m, JsonDetection):
+            lines.append(m)
+        elif isinstance(report := getattr(m, "report", None), PositionReport):
+            reports.append(report)
+        elif callable(to_position := getattr(m, "to_position", None)):
+            if (r := to_position()) is not None:
+                reports.append(r)
+        elif type(m).__name__ == "RadarPlot":
+            plots.append(m)
     if reports:
         parts.append(position_detections(reports, scenario.origin, sensor))
-    lines = [m for m in messages if isinstance(m, JsonDetection)]
     if lines:
         parts.append(jsonl_detections(lines))
-    for m in messages:
-        convert: Callable[[Scenario, int], Detections] | None = getattr(m, "detections", None)
-        if convert is not None:
-            parts.append(convert(scenario, sensor))
+    if plots:
+        from skyfence.adapters.asterix import plot_detections
+
+        parts.append(plot_detections(plots, scenario))
     return Detections.concatenate(parts)
 
 

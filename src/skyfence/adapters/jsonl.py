@@ -86,27 +86,33 @@ class JsonlDecoder:
 
     def feed(self, data: bytes) -> list[Message | Rejected]:
         self.counters.bytes_in += len(data)
-        self._buf += data
+        buf = self._buf + data if self._buf else data
         out: list[Message | Rejected] = []
+        pos = 0  # scan by index: slicing the buffer per line would copy it per line
         while True:
-            end = self._buf.find(b"\n")
+            end = buf.find(b"\n", pos)
             if end < 0:
-                if len(self._buf) > MAX_LINE_BYTES and not self._skipping:
-                    out.append(self._reject(self._offset, f"line {self._line}: longer than "
-                                            f"{MAX_LINE_BYTES} bytes", self._buf))
-                    self._skipping = True
-                if self._skipping:
-                    self._offset += len(self._buf)
-                    self._buf = b""
-                return out
-            raw, self._buf = self._buf[:end], self._buf[end + 1:]
-            start, self._offset = self._offset, self._offset + end + 1
-            line, self._line = self._line, self._line + 1
+                break
+            raw = buf[pos:end]
+            start, line = self._offset + pos, self._line
+            self._line += 1
+            pos = end + 1
             if self._skipping:
                 self._skipping = False
                 continue
             if raw.strip():
                 out.append(self._decode(raw, start, line))
+        self._offset += pos
+        rest = buf[pos:]
+        if len(rest) > MAX_LINE_BYTES and not self._skipping:
+            out.append(self._reject(self._offset, f"line {self._line}: longer than "
+                                    f"{MAX_LINE_BYTES} bytes", rest))
+            self._skipping = True
+        if self._skipping:
+            self._offset += len(rest)
+            rest = b""
+        self._buf = rest
+        return out
 
     def close(self) -> list[Message | Rejected]:
         out: list[Message | Rejected] = []
