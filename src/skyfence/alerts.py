@@ -443,6 +443,34 @@ class Watch:
         else:
             self._site_xy = np.empty((0, 2))
 
+    def with_zones(self, zones: Sequence[Zone]) -> tuple[Watch, list[AlertEvent]]:
+        """A watch over other zones that keeps this one's alerts: those of zones that
+        stay follow them to their new place; those of zones that went are cleared (the
+        events returned)."""
+        new = Watch.__new__(Watch)
+        new.origin, new.sites, new._site_xy = self.origin, self.sites, self._site_xy
+        new.monitor = ZoneMonitor(zones, self.origin, ground=self.monitor.ground,
+                                  config=self.monitor.config)
+        where = {z.id: i for i, z in enumerate(new.monitor.zones)}
+        book = self.book
+        events = []
+        t = max((a.updated_t for a in book.alerts.values()), default=0.0)
+        moved: dict[tuple[Any, ...], Alert] = {}
+        for key, a in sorted(book.alerts.items(), key=lambda kv: kv[1].id):
+            if a.zone is None:
+                moved[key] = a
+            elif a.zone in where:
+                a.key = (*key[:2], where[a.zone], *key[3:])
+                moved[a.key] = a
+            else:
+                events.append(book._event(t, "cleared", replace(
+                    a, reason=f"{a.reason}; cleared: zone {a.zone} removed")))
+        book.alerts = moved
+        book._pending.clear()
+        book.zones = new.monitor.zones
+        new.book = book
+        return new, events
+
     def update(self, w: WatchInput) -> list[AlertEvent]:
         cfg = self.book.config
         mcfg = self.monitor.config

@@ -1,0 +1,1 @@
+"""The node: engine, service, configuration."""

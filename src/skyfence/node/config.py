@@ -1,0 +1,223 @@
+"""``node.toml``: what a node runs — its origin and sensors, its sources, zones, sites,
+storage, outputs — validated at start with errors that name the key and the fix.
+
+    [node]
+    name = "hq"
+    origin = { lat_deg = 47.45, lon_deg = 8.56, alt_m = 420.0 }
+    window_s = 1.0                 # reorder window
+
+    [http]
+    host = "127.0.0.1"
+    port = 8000
+
+    [storage]
+    path = "skyfence.db"           # SQLite (WAL); the embedded default
+    journal = "skyfence.journal"   # optional: every input, for replay
+    retention_days = 7
+    max_mib = 1024
+
+    [[sensors]]                    # as in scenario.json
+    id = "radar1"
+    kind = "radar"
+    position_enu_m = [0.0, 0.0, 12.0]
+    pd = 0.9
+    noise_std = { range_m = 8.0, azimuth_rad = 0.003, elevation_rad = 0.005 }
+
+    [[sources]]
+    id = "radar1-feed"
+    format = "jsonl"               # jsonl | beast | avr | sbs | remoteid-pcap | asterix
+    sensor = "radar1"
+    transport = "tcp-listen"       # tcp-listen | tcp-connect | file
+    host = "0.0.0.0"
+    port = 7001
+
+    [zones]
+    files = ["zones.geojson"]
+    sites = "sites.geojson"
+    dem = "terrain.tif"
+
+    [[outputs.webhooks]]
+    url = "https://ops.example/hook"
+    secret_env = "SKYFENCE_WEBHOOK_SECRET"
+
+Relative paths are taken from the folder of the config file.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skyfence.adapters.journal import Source
+from skyfence.errors import InputError
+from skyfence.ingest import FORMATS
+from skyfence.scenario import Scenario, parse_scenario
+
+TRANSPORTS = ("tcp-listen", "tcp-connect", "file")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    source: Source
+    transport: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    name: str
+    scenario: Scenario
+    sources: tuple[SourceConfig, ...]
+    window_s: float = 1.0
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    store_path: Path | None = None
+    journal_path: Path | None = None
+    retention_days: float = 7.0
+    max_mib: float = 1024.0
+    zone_files: tuple[Path, ...] = ()
+    sites_file: Path | None = None
+    dem_file: Path | None = None
+    webhooks: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+class _Reader:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, key: str, problem: str, fix: str) -> InputError:
+        return InputError(problem, file=self.file, field=key, fix=fix)
+
+    def table(self, doc: dict[str, Any], key: str, *, required: bool = False
+              ) -> dict[str, Any]:
+        v = doc.get(key.rsplit(".", 1)[-1])
+        if v is None:
+            if required:
+                raise self.fail(key, "missing", f"add a [{key}] table")
+            return {}
+        if not isinstance(v, dict):
+            raise self.fail(key, f"is a {type(v).__name__}, not a table", f"write [{key}]")
+        return v
+
+    def get(self, t: dict[str, Any], key: str, kind: type | tuple[type, ...], path: str,
+            default: Any = None, *, required: bool = False) -> Any:
+        if key not in t:
+            if required:
+                raise self.fail(f"{path}.{key}", "missing", f"set {key}")
+            return default
+        v = t[key]
+        ok = isinstance(v, kind) and not (isinstance(v, bool) and bool not in (
+            kind if isinstance(kind, tuple) else (kind,)))
+        if not ok:
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple)
+                                                     else (kind,)))
+            raise self.fail(f"{path}.{key}", f"{v!r} is not a {names}", f"give a {names}")
+        return v
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    """Read and validate a node.toml (raises InputError naming the key and the fix)."""
+    p = Path(path)
+    name = str(p)
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"cannot read the configuration: {err.strerror}", file=name,
+                         fix="check the path") from err
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"not valid TOML: {err}", file=name,
+                         fix="correct the TOML syntax") from err
+    return parse_config(doc, file=name, base=p.parent)
+
+
+def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
+                 base: Path = Path(".")) -> NodeConfig:
+    r = _Reader(file)
+    unknown = set(doc) - {"node", "http", "storage", "sensors", "sources", "zones", "outputs"}
+    if unknown:
+        raise r.fail(sorted(unknown)[0], "unknown table",
+                     "use node, http, storage, sensors, sources, zones, outputs")
+    node = r.table(doc, "node", required=True)
+    origin = r.get(node, "origin", dict, "node", required=True)
+    for key in ("lat_deg", "lon_deg", "alt_m"):
+        v = r.get(origin, key, (int, float), "node.origin", required=True)
+        if not math.isfinite(v):
+            raise r.fail(f"node.origin.{key}", f"{v} is not finite", "give a number")
+    sensors = doc.get("sensors")
+    if not isinstance(sensors, list) or not sensors:
+        raise r.fail("sensors", "no [[sensors]]", "declare each sensor as in scenario.json")
+    scenario = parse_scenario({"name": r.get(node, "name", str, "node", "node"),
+                               "origin": origin, "sensors": sensors},
+                              file=f"{file} ([[sensors]])")
+    sensor_ids = scenario.sensor_index()
+    sources = []
+    seen: set[str] = set()
+    for k, s in enumerate(doc.get("sources", [])):
+        where = f"sources[{k}]"
+        if not isinstance(s, dict):
+            raise r.fail(where, "is not a table", "write [[sources]]")
+        sid = r.get(s, "id", str, where, required=True)
+        if sid in seen:
+            raise r.fail(f"{where}.id", f"{sid!r} is used twice", "give each source its own id")
+        seen.add(sid)
+        fmt = r.get(s, "format", str, where, required=True)
+        if fmt not in FORMATS or fmt == "sapient":
+            usable = sorted(f for f in FORMATS if f != "sapient")
+            raise r.fail(f"{where}.format", f"{fmt!r} is not a format a source can have",
+                         f"use one of {', '.join(usable)}")
+        sensor = r.get(s, "sensor", str, where, required=True)
+        if sensor not in sensor_ids:
+            raise r.fail(f"{where}.sensor", f"{sensor!r} is not a declared sensor",
+                         f"use one of {', '.join(sorted(sensor_ids))}")
+        transport = r.get(s, "transport", str, where, required=True)
+        if transport not in TRANSPORTS:
+            raise r.fail(f"{where}.transport", f"{transport!r} is not a transport",
+                         f"use one of {', '.join(TRANSPORTS)}")
+        port = r.get(s, "port", int, where, 0)
+        if transport.startswith("tcp") and not 0 < port < 65536:
+            raise r.fail(f"{where}.port", f"{port} is not a TCP port", "give 1–65535")
+        fpath = r.get(s, "path", str, where)
+        if transport == "file" and fpath is None:
+            raise r.fail(f"{where}.path", "missing", "a file source needs path = \"…\"")
+        options = r.get(s, "options", dict, where, {})
+        sources.append(SourceConfig(
+            source=Source(id=sid, format=fmt, sensor=sensor, options=dict(options)),
+            transport=transport, host=r.get(s, "host", str, where, "127.0.0.1"), port=port,
+            path=None if fpath is None else base / fpath))
+    http = r.table(doc, "http")
+    port = r.get(http, "port", int, "http", 8000)
+    if not 0 <= port < 65536:
+        raise r.fail("http.port", f"{port} is not a TCP port", "give 1–65535 (0: any free)")
+    storage = r.table(doc, "storage")
+    zones = r.table(doc, "zones")
+    files = r.get(zones, "files", list, "zones", [])
+    if not all(isinstance(f, str) for f in files):
+        raise r.fail("zones.files", "is not a list of paths", 'give files = ["zones.geojson"]')
+    outputs = r.table(doc, "outputs")
+    hooks = r.get(outputs, "webhooks", list, "outputs", [])
+    for k, h in enumerate(hooks):
+        if not isinstance(h, dict) or not isinstance(h.get("url"), str):
+            raise r.fail(f"outputs.webhooks[{k}].url", "missing", "give url = \"https://…\"")
+    window = r.get(node, "window_s", (int, float), "node", 1.0)
+    if not 0.0 <= window <= 60.0:
+        raise r.fail("node.window_s", f"{window} s is not a reorder window",
+                     "give 0–60 seconds")
+
+    def opt_path(t: dict[str, Any], key: str, where: str) -> Path | None:
+        v = r.get(t, key, str, where)
+        return None if v is None else base / v
+
+    return NodeConfig(
+        name=scenario.name, scenario=scenario, sources=tuple(sources), window_s=float(window),
+        http_host=r.get(http, "host", str, "http", "127.0.0.1"), http_port=port,
+        store_path=opt_path(storage, "path", "storage"),
+        journal_path=opt_path(storage, "journal", "storage"),
+        retention_days=float(r.get(storage, "retention_days", (int, float), "storage", 7.0)),
+        max_mib=float(r.get(storage, "max_mib", (int, float), "storage", 1024.0)),
+        zone_files=tuple(base / f for f in files), sites_file=opt_path(zones, "sites", "zones"),
+        dem_file=opt_path(zones, "dem", "zones"), webhooks=tuple(hooks))

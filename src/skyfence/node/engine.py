@@ -1,0 +1,251 @@
+"""The node's engine: detections in, the picture and its alerts out.
+
+Synchronous and deterministic (time comes from the data, or from the caller's clock
+for releasing the reorder window): detections go through the reorder window, the
+tracker steps once per distinct time, the picture classifies and groups, the watch
+checks zones and sites and runs the alert book. Each step gives an ``Update`` — the
+frame as JSON-ready rows with a sequence number — which the service publishes,
+stores and serves. No sockets, no database, no threads here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from skyfence.alerts import AlertConfig, AlertEvent, Watch, watch_input
+from skyfence.classify import CLASSES
+from skyfence.picture import Frame, Picture
+from skyfence.pipeline import batch_bounds
+from skyfence.scenario import Scenario
+from skyfence.track import ReorderBuffer, Tracker, TrackerConfig
+from skyfence.types import Detections, TrackStatus
+from skyfence.zones.model import Zone
+from skyfence.zones.monitor import Ground, MonitorConfig
+from skyfence.zones.sites import Site
+
+_STATUS = ("tentative", "confirmed", "coasting")
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One tracker step, ready to publish: ``seq`` (increasing by one per update for the
+    life of the engine), ``t`` (the data's time, Unix s), the shown tracks as rows
+    (``TRACK_FIELDS``), the ids of tracks gone since the previous update, the groups
+    (``GROUP_FIELDS``), and the alert events of this step."""
+
+    seq: int
+    t: float
+    tracks: list[dict[str, Any]]
+    removed: list[int]
+    groups: list[dict[str, Any]]
+    alerts: list[AlertEvent]
+    frame: Frame = field(repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "update", "seq": self.seq, "t": self.t, "tracks": self.tracks,
+                "removed": self.removed, "groups": self.groups,
+                "alerts": [e.to_json() for e in self.alerts]}
+
+
+#: Every field of a track row (API, WebSocket, history): name, JSON type, unit, meaning.
+TRACK_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("id", "integer", "", "track id, unique for the life of the node"),
+    ("lat_deg", "number", "deg", "WGS84 latitude"),
+    ("lon_deg", "number", "deg", "WGS84 longitude"),
+    ("height_m", "number", "m", "height above the WGS84 ellipsoid"),
+    ("height_agl_m", "number", "m", "height above the origin's ground"),
+    ("speed_mps", "number", "m/s", "horizontal speed"),
+    ("course_deg", "number", "deg", "course over ground, clockwise from north"),
+    ("climb_mps", "number", "m/s", "vertical speed"),
+    ("sd_h_m", "number", "m", "horizontal position 1σ (the larger axis)"),
+    ("status", "string", "", "confirmed | coasting"),
+    ("class", "string", "", " | ".join(CLASSES)),
+    ("class_p", "number", "", "probability of that class"),
+    ("reasons", "string", "", "the evidence for the class"),
+    ("identity", "string", "", "icao:… / rid:… or empty"),
+    ("flags", "array", "", "spoof_suspect, dark, cooperative_only, rf_emitter"),
+    ("group", "integer", "", "group (swarm) id, −1 for none"),
+)
+GROUP_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("id", "integer", "", "group id"),
+    ("count", "integer", "", "members"),
+    ("lat_deg", "number", "deg", "centroid latitude"),
+    ("lon_deg", "number", "deg", "centroid longitude"),
+    ("height_m", "number", "m", "centroid height above the WGS84 ellipsoid"),
+    ("extent_m", "number", "m", "largest distance of a member from the centroid"),
+    ("speed_mps", "number", "m/s", "horizontal speed of the mean velocity"),
+    ("course_deg", "number", "deg", "course of the mean velocity"),
+    ("members", "array", "", "member track ids"),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    window_s: float = 1.0
+    tracker: TrackerConfig | None = None
+    monitor: MonitorConfig | None = None
+    alerts: AlertConfig | None = None
+
+
+class Engine:
+    """Tracker, picture and watch for one scenario (origin and sensors)."""
+
+    def __init__(self, scenario: Scenario, *, zones: Sequence[Zone] = (),
+                 sites: Sequence[Site] = (), ground: Ground | None = None,
+                 config: EngineConfig | None = None) -> None:
+        cfg = config or EngineConfig()
+        self.config = cfg
+        self.scenario = scenario
+        self.tracker = Tracker.from_scenario(scenario, config=cfg.tracker)
+        self.picture = Picture.for_scenario(scenario)
+        self._ground = ground
+        self.watch = Watch(scenario.origin, zones, sites, ground=ground, monitor=cfg.monitor,
+                           config=cfg.alerts)
+        self.reorder = ReorderBuffer(window_s=cfg.window_s)
+        self.seq = 0
+        self.last: Update | None = None
+        self.late = 0
+        self.detections_in = 0
+
+    # ------------------------------------------------------------------ input
+
+    def push(self, det: Detections, *, now: float | None = None) -> list[Update]:
+        """Take detections (any sensors, times within the window); the updates of the
+        tracker steps this lets through. ``now``: the caller's clock, which releases
+        the window when the data is quiet (Unix s)."""
+        self.detections_in += len(det)
+        released = self.reorder.push(det, now=now)
+        self.late += len(released.late)
+        return self._run(released.ready)
+
+    def flush(self) -> list[Update]:
+        """Everything still held in the window (end of input)."""
+        return self._run(self.reorder.flush())
+
+    def _run(self, det: Detections) -> list[Update]:
+        out = []
+        for a, b in zip(*batch_bounds(det.t), strict=True):
+            update = self.tracker.step(det.take(slice(a, b)))
+            frame = self.picture.update(update)
+            events = self.watch.update(watch_input(frame, update.deleted))
+            out.append(self._update(frame, events))
+        return out
+
+    # ------------------------------------------------------------------ zones, alerts
+
+    @property
+    def zones(self) -> tuple[Zone, ...]:
+        return self.watch.monitor.zones
+
+    @property
+    def sites(self) -> tuple[Site, ...]:
+        return self.watch.sites
+
+    def set_zones(self, zones: Sequence[Zone]) -> list[AlertEvent]:
+        """Replace the zones; the alerts of zones that went are cleared (returned)."""
+        self.watch, events = self.watch.with_zones(zones)
+        return events
+
+    def acknowledge(self, alert_id: int, *, by: str, t: float | None = None) -> AlertEvent:
+        when = t if t is not None else (self.last.t if self.last is not None else 0.0)
+        return self.watch.book.acknowledge(alert_id, t=when, by=by)
+
+    # ------------------------------------------------------------------ output
+
+    def _update(self, frame: Frame, events: list[AlertEvent]) -> Update:
+        self.seq += 1
+        tracks = track_rows(frame, self.scenario)
+        groups = group_rows(frame, self.scenario)
+        ids = {r["id"] for r in tracks}
+        removed = sorted({r["id"] for r in self.last.tracks} - ids) if self.last else []
+        up = Update(seq=self.seq, t=frame.t, tracks=tracks, removed=removed, groups=groups,
+                    alerts=events, frame=frame)
+        self.last = up
+        return up
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole picture now (what a client that starts or lost its place gets)."""
+        last = self.last
+        return {"type": "snapshot", "seq": self.seq, "t": None if last is None else last.t,
+                "tracks": [] if last is None else last.tracks,
+                "groups": [] if last is None else last.groups,
+                "alerts": [alert_row(a) for a in self.watch.book.active()]}
+
+
+def alert_row(a: Any) -> dict[str, Any]:
+    """An active alert (``skyfence.alerts.Alert``) as JSON."""
+    lat, lon, h = a.position if a.position is not None else (None, None, None)
+    def num(x: float | None) -> float | None:
+        return None if x is None or not math.isfinite(x) else x
+
+    return {"alert": a.id, "kind": a.kind, "severity": str(a.severity), "reason": a.reason,
+            "track": a.track, "zone": a.zone, "site": a.site, "group": a.group,
+            "time_to_breach_s": num(a.ttb), "probability": num(a.probability),
+            "raised_t": a.raised_t, "updated_t": a.updated_t,
+            "acknowledged_by": a.acknowledged_by, "acknowledged_t": a.acknowledged_t,
+            "lat_deg": lat, "lon_deg": lon, "height_m": h}
+
+
+def track_rows(frame: Frame, scenario: Scenario) -> list[dict[str, Any]]:
+    """The frame's tracks as rows (``TRACK_FIELDS``), vectorised to the last step."""
+    tr = frame.tracks
+    n = len(tr)
+    if n == 0:
+        return []
+    lat, lon, h = scenario.origin.enu_to_geodetic(tr.x[:, :3])
+    v = tr.x[:, 3:6]
+    speed = np.hypot(v[:, 0], v[:, 1])
+    course = np.degrees(np.arctan2(v[:, 0], v[:, 1])) % 360.0
+    eig = np.linalg.eigvalsh(tr.P[:, :2, :2])[:, -1]
+    sd = np.sqrt(np.maximum(eig, 0.0))
+    names = frame.class_names()
+    cls_p = frame.class_p()
+    # Words for the evidence: a handful of distinct reason sets per frame, each once.
+    bits, first = np.unique(frame.classes.reasons, return_index=True)
+    words = {int(b): "; ".join(frame.classes.reasons_text(int(i)))
+             for b, i in zip(bits.tolist(), first.tolist(), strict=True)}
+    flags = tr.flag_names()
+    status = np.asarray(_STATUS)[tr.status]
+    agl = h - scenario.origin.alt_m
+    cols = {
+        "id": tr.id.tolist(), "lat_deg": lat.tolist(), "lon_deg": lon.tolist(),
+        "height_m": np.round(h, 2).tolist(), "height_agl_m": np.round(agl, 2).tolist(),
+        "speed_mps": np.round(speed, 2).tolist(), "course_deg": np.round(course, 1).tolist(),
+        "climb_mps": np.round(v[:, 2], 2).tolist(), "sd_h_m": np.round(sd, 1).tolist(),
+        "status": status.tolist(), "class": names.tolist(),
+        "class_p": np.round(cls_p, 3).tolist(),
+        "reasons": [words[int(b)] for b in frame.classes.reasons.tolist()],
+        "identity": tr.identity.tolist(),
+        "flags": [f.split("|") if f else [] for f in flags.tolist()],
+        "group": frame.group.tolist(),
+    }
+    keys = [k for k, *_ in TRACK_FIELDS]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*(cols[k] for k in keys),
+                                                             strict=True)]
+
+
+def group_rows(frame: Frame, scenario: Scenario) -> list[dict[str, Any]]:
+    g = frame.groups
+    if len(g.id) == 0:
+        return []
+    lat, lon, h = scenario.origin.enu_to_geodetic(g.centroid)
+    speed = np.hypot(g.velocity[:, 0], g.velocity[:, 1])
+    course = np.degrees(np.arctan2(g.velocity[:, 0], g.velocity[:, 1])) % 360.0
+    out = []
+    for k, gid in enumerate(g.id.tolist()):
+        out.append({"id": gid, "count": int(g.count[k]), "lat_deg": float(lat[k]),
+                    "lon_deg": float(lon[k]), "height_m": round(float(h[k]), 2),
+                    "extent_m": round(float(g.extent_m[k]), 1),
+                    "speed_mps": round(float(speed[k]), 2),
+                    "course_deg": round(float(course[k]), 1),
+                    "members": g.members(gid).tolist()})
+    return out
+
+
+def is_shown(status: np.ndarray) -> np.ndarray:
+    return np.asarray(status != TrackStatus.TENTATIVE)
