@@ -216,11 +216,11 @@ def test_a_track_break_passes_the_alerts_on_instead_of_raising_new_ones() -> Non
     for k in range(12):
         ev += watch.update(_input(T0 + k, [1], pos=[(0, 0, 50)], flags=[dark]))
     assert sorted(e.kind for e in ev if e.event == "raised") == ["dark_drone", "zone_breach"]
-    # Track 1 coasts; the tracker starts track 2 on the same drone, 20 m on.
+    # Track 1 coasts two updates; the tracker starts track 2 on the same drone, 20 m on.
+    w = _input(T0 + 11.5, [1], pos=[(0, 0, 50)], flags=[dark])
+    assert watch.update(_coasting(w, [True])) == []
     w = _input(T0 + 12, [1, 2], pos=[(0, 0, 50), (20, 0, 50)], flags=[dark, dark])
-    w = WatchInput(**{**{f: getattr(w, f) for f in w.__dataclass_fields__},
-                      "coasting": np.array([True, False])})
-    ev = watch.update(w)
+    ev = watch.update(_coasting(w, [True, False]))
     assert {(e.event, e.kind, e.track) for e in ev} == {("updated", "zone_breach", 2),
                                                         ("updated", "dark_drone", 2)}
     assert all("track 1 continues as track 2" in e.reason for e in ev)
@@ -244,3 +244,30 @@ def test_the_log_sink_writes_critical_alerts_as_errors(caplog: pytest.LogCapture
         LogSink().send(event)
     (rec,) = caplog.records
     assert rec.levelname == "ERROR" and "alert 3 raised zone_breach (critical)" in rec.getMessage()
+
+
+def _coasting(w: WatchInput, coasting: list[bool]) -> WatchInput:
+    return WatchInput(**{**{f: getattr(w, f) for f in w.__dataclass_fields__},
+                         "coasting": np.array(coasting)})
+
+
+def test_alerts_pass_back_when_the_new_track_was_a_short_lived_twin() -> None:
+    watch = Watch(ORIGIN, [square_zone("Z", (-300, 300), (-300, 300))],
+                  ground=FlatGround(ORIGIN.alt_m))
+    watch.update(_input(T0, [1], pos=[(0, 0, 50)]))
+    # One missed look is no break: a new track nearby raises its own alert.
+    ev = watch.update(_coasting(_input(T0 + 1, [1, 2], pos=[(0, 0, 50), (10, 0, 50)]),
+                                [True, False]))
+    assert [(e.event, e.track) for e in ev] == [("raised", 2)]
+    watch = Watch(ORIGIN, [square_zone("Z", (-300, 300), (-300, 300))],
+                  ground=FlatGround(ORIGIN.alt_m))
+    watch.update(_input(T0, [1], pos=[(0, 0, 50)]))
+    watch.update(_coasting(_input(T0 + 1, [1], pos=[(0, 0, 50)]), [True]))
+    ev = watch.update(_coasting(_input(T0 + 2, [1, 3], pos=[(0, 0, 50), (10, 0, 50)]),
+                                [True, False]))
+    assert [(e.event, e.track) for e in ev] == [("updated", 3)]
+    # Track 3 dies, track 1 is seen again: the alert is track 1's once more, not lost.
+    ev = watch.update(_input(T0 + 3, [1], pos=[(0, 0, 50)], deleted=(3,)))
+    assert [(e.event, e.track) for e in ev] == [("updated", 1)]
+    assert "track 3 was lost; track 1 goes on" in ev[0].reason
+    assert watch.update(_input(T0 + 4, [1], pos=[(0, 0, 50)])) == []

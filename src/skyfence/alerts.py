@@ -145,8 +145,11 @@ class AlertConfig:
     lost_alert_s: float = 300.0
     #: When the tracker starts a new track on an object whose old track is coasting
     #: (a track break), the old track's alerts pass to the new one if it is this close
-    #: (m): the officer is told of a continuation, not of a new threat.
+    #: (m) and the old one has coasted this many updates running (one missed look of
+    #: one sensor is no break): the officer is told of a continuation, not of a new
+    #: threat. Should the new track die while the old one lives, they pass back.
     handover_m: float = 150.0
+    handover_after_updates: int = 2
 
     def __post_init__(self) -> None:
         unknown = set(self.raise_after_s) - set(KINDS)
@@ -217,6 +220,8 @@ class AlertBook:
         self._next_id = 1
         #: Coasting tracks whose alerts passed to a new track: old id → new id.
         self._successor: dict[int, int] = {}
+        #: Updates each track has coasted, running.
+        self._coasting: dict[int, int] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -240,9 +245,18 @@ class AlertBook:
         ``coasting``: tracks not updated at this scan."""
         cfg = self.config
         gone = set(gone_tracks)
-        for old in gone & set(self._successor):
-            del self._successor[old]
-        events = self._hand_over(t, conditions, set(coasting))
+        coast = set(coasting)
+        self._coasting = {k: self._coasting.get(k, 0) + 1 for k in coast}
+        events: list[AlertEvent] = []
+        for old, new in list(self._successor.items()):
+            if old in gone:
+                del self._successor[old]
+            elif new in gone:
+                # The successor was a short-lived twin: the old track carries on.
+                del self._successor[old]
+                events += self._pass_back(t, new, old)
+        ready = {k for k, n in self._coasting.items() if n >= cfg.handover_after_updates}
+        events += self._hand_over(t, conditions, ready)
         # A superseded track says nothing more: its object is followed by its successor.
         conditions = {k: c for k, c in conditions.items() if c.track not in self._successor}
         keep = {k for k in keep if len(k) < 2 or k[1] not in self._successor}
@@ -299,6 +313,23 @@ class AlertBook:
                     continue
                 events.extend(self._pass_on(t, int(old_key[1]), c.track, c))
                 break
+        return events
+
+    def _pass_back(self, t: float, new: int, old: int) -> list[AlertEvent]:
+        """Return the alerts a dead successor ``new`` took over to track ``old``."""
+        events = []
+        for key in sorted(self.alerts, key=lambda k: self.alerts[k].id):
+            a = self.alerts[key]
+            if a.track != new or len(key) < 2 or key[1] != new:
+                continue
+            back = (key[0], old, *key[2:])
+            if back in self.alerts:
+                continue
+            del self.alerts[key]
+            a.key, a.track, a.updated_t = back, old, t
+            a.reason = f"track {new} was lost; track {old} goes on: {a.reason}"
+            self.alerts[back] = a
+            events.append(self._event(t, "updated", a))
         return events
 
     def _pass_on(self, t: float, old: int, new: int, c: _Condition) -> list[AlertEvent]:

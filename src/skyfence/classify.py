@@ -786,7 +786,9 @@ class Classifier:
         # estimate: a filter's velocity noise (~3 m/s) alone would hide a hovering drone.
         mean[:, _FAST] += gain[:, _FAST] * (obs[:, _FAST] - mean[:, _FAST])
         drift = np.hypot(mean[:, _VE_FAST], mean[:, _VN_FAST])
-        obs[:, _HOVER] = 1.0 / (1.0 + np.exp((drift - cfg.hover_speed_mps) / cfg.hover_soft_mps))
+        # A logistic in the drift; the exponent is clipped (fast tracks overflow exp).
+        z = np.clip((drift - cfg.hover_speed_mps) / cfg.hover_soft_mps, -60.0, 60.0)
+        obs[:, _HOVER] = 1.0 / (1.0 + np.exp(z))
         slow = np.ones(_K, dtype=bool)
         slow[_FAST] = False
         mean[:, slow] += gain[:, slow] * (obs[:, slow] - mean[:, slow])

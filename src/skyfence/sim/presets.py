@@ -85,6 +85,12 @@ PRESETS: dict[str, str] = {
     "fusion": "N drones spread as in 'spread', seen by a 3-D radar (1 s), a 2-D radar (2 s), "
               "an RF direction finder (1 s) and a Remote ID receiver hearing half the "
               "drones (1 s); N=20, 60 s",
+    "demo": "the built-in demo over Zurich: a swarm of N approaching a defended stadium, a "
+            "fast low flyer under the radar beam, a Remote ID drone flying legally in an "
+            "authorisation zone, a dark drone entering a prohibited zone, the REGA flight "
+            "recorded over Zurich replayed with ADS-B; a radar, 3 RF direction finders, 2 EO "
+            "cameras, Remote ID and ADS-B receivers (zones and site: "
+            "skyfence.sim.demo.demo_files()); N=30, 300 s",
 }
 
 _DEFAULTS: dict[str, tuple[int, float]] = {
@@ -96,6 +102,7 @@ _DEFAULTS: dict[str, tuple[int, float]] = {
     "low_flyer": (6, 180.0),
     "spoofing": (8, 120.0),
     "fusion": (20, 60.0),
+    "demo": (30, 300.0),
 }
 
 #: Fixed-wing drones in a hurry, low: 40-60 m/s, heights held within 10 m.
@@ -473,6 +480,12 @@ def _fusion(n: int, duration_s: float) -> _Plan:
     return _Plan(scenario, tuple(g for g, k in zip(groups, (n_mr, n - n_mr), strict=True) if k))
 
 
+def _demo(n: int, duration_s: float) -> _Plan:
+    from skyfence.sim.demo import plan  # it builds on this module's makers
+
+    return plan(n, duration_s)
+
+
 _PLANS: dict[str, Callable[[int, float], _Plan]] = {
     "spread": _spread,
     "swarm": _swarm,
@@ -482,6 +495,7 @@ _PLANS: dict[str, Callable[[int, float], _Plan]] = {
     "low_flyer": _low_flyer,
     "spoofing": _spoofing,
     "fusion": _fusion,
+    "demo": _demo,
 }
 
 
