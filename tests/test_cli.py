@@ -73,9 +73,12 @@ def test_score_without_truth_is_a_clear_error(tmp_path: Path,
     assert "truth.csv" in capsys.readouterr().err
 
 
-def test_demo_runs_and_reports_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--targets", "8", "--seed", "1", "--out", str(tmp_path),
-                 "--speed", "0"]) == 0
+def test_demo_serves_the_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The main job: the demo node starts, serves the API, and stops when told."""
+    assert main(["demo", "--headless", "--port", "0", "--speed", "20", "--stop-after-s",
+                 "12", "--data", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "GOSPA" in out
-    assert (tmp_path / "tracks.csv").is_file()
+    assert "map and API at http://127.0.0.1:" in out
+    assert (tmp_path / "demo.db").is_file()
+
+

@@ -7,6 +7,7 @@ subcommand until it runs, so ``skyfence --help`` starts instantly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -174,19 +175,58 @@ def _add_zones(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
-        help="simulate a drone swarm, track it live in the terminal, print the scores",
-        description="Simulate a scenario (a 30-drone swarm that splits in two, seen by a "
-        "radar with clutter), track it with a live progress line, and end with the "
-        "tracking metrics.",
+        help="run a node over the built-in demo scenario and serve its map",
+        description="Start an embedded node (SQLite, in-process stream; nothing to "
+        "install) over the built-in scenario at Zurich: a swarm of 30 drones approaching "
+        "a defended site, a fast low flyer under the radar picked up by cameras, a Remote "
+        "ID drone flying legally in an authorisation zone, a dark drone entering a "
+        "prohibited zone, and a real rescue-helicopter flight replayed from recorded "
+        "ADS-B. Its simulated sensors send JSON Lines to the node as real ones would. "
+        "Serves the map and the API, prints the address and a live status line, and "
+        "runs (the scenario starting over) until interrupted.",
     )
-    p.add_argument("--preset", default="swarm", help="simulator preset (default: swarm)")
-    p.add_argument("--targets", type=int, default=None, help="number of targets")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000; 0: any "
+                   "free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: "
+                   "127.0.0.1)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X",
+                   help="scenario time runs X times real time (default: 1)")
+    p.add_argument("--headless", action="store_true",
+                   help="do not open a browser (the map is still served)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="keep the scenario and tracks.csv here (default: a temporary folder)")
-    p.add_argument("--speed", type=float, default=10.0, metavar="X",
-                   help="replay at X times real time; 0 = as fast as possible (default: 10)")
+    p.add_argument("--stop-after-s", type=float, default=None, metavar="S",
+                   help="stop after S seconds of wall time (default: run until interrupted)")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="keep the node's database and journal here (default: a temporary "
+                   "folder)")
     p.set_defaults(run=_run_demo)
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run a node from its configuration",
+        description="Run a node as node.toml says (its sensors, sources, zones, sites, "
+        "storage, outputs; see 'skyfence config check'): the sources' listeners and "
+        "clients, the engine, the API and the map, until interrupted.",
+    )
+    p.add_argument("--config", required=True, metavar="TOML", help="node.toml")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.set_defaults(run=_run_serve)
+
+
+def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "config",
+        help="check a node configuration without starting it",
+        description="'skyfence config check TOML' validates node.toml as 'skyfence serve' "
+        "would (keys, sensors, sources, zone and site files, terrain) and prints a "
+        "summary, or the first problem with the key and the fix (exit 2).",
+    )
+    cmd = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = cmd.add_parser("check", help="validate a node.toml")
+    check.add_argument("toml", metavar="TOML", help="node.toml")
+    p.set_defaults(run=_run_config)
 
 
 class _ProgressLine:
@@ -402,27 +442,105 @@ def _run_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_demo(args: argparse.Namespace) -> int:
-    from skyfence import sim
-    from skyfence.pipeline import track_directory
+def _web_dir() -> Path:
+    from importlib.resources import files
 
+    return Path(str(files("skyfence.server") / "web"))
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    import asyncio
+    import webbrowser
+
+    from skyfence import sim
+    from skyfence.adapters.journal import Source
+    from skyfence.node.run import SimClock, feed_simulation, jsonl_payloads, run_node
+    from skyfence.node.service import NodeService
+    from skyfence.sim.demo import demo_files
+    from skyfence.store.sqlite import SqliteStore
+    from skyfence.zones.io import load_zones_strict
+    from skyfence.zones.sites import load_sites
+
+    result = sim.build("demo", seed=args.seed)
+    scenario = result.scenario
+    zones_file, sites_file = demo_files()
+    sources = [Source(id=f"sim-{s.id}", format="jsonl", sensor=s.id) for s in scenario.sensors]
+    payloads = jsonl_payloads(scenario, result.detections)
+    duration = payloads[-1][0] - payloads[0][0] + 20.0
     with tempfile.TemporaryDirectory(prefix="skyfence-demo-") as tmp:
-        out = Path(args.out) if args.out else Path(tmp)
-        result = sim.build(args.preset, n_targets=args.targets, seed=args.seed)
-        sim.write(out, result)
-        n_targets = len(set(result.truth.id.tolist()))
-        print(f"skyfence demo: scenario {result.scenario.name!r}: {n_targets} targets, "
-              f"{len(result.scenario.sensors)} sensor(s), {len(result.detections)} detections "
-              f"(seed {args.seed})")
-        tracks_csv = out / "tracks.csv"
-        stats = track_directory(out, tracks_csv, on_scan=_ProgressLine(speed=args.speed))
-        print(f"tracked {stats.n_detections} detections in {stats.tracking_s:.2f} s "
-              f"({stats.detections_per_s:,.0f} detections/s, mean scan "
-              f"{1e3 * stats.mean_scan_s:.2f} ms, worst {1e3 * stats.worst_scan_s:.2f} ms)")
-        print(_score(out, tracks_csv).format_text())
-        print(_picture_summary(tracks_csv))
-        if args.out:
-            print(f"scenario, tracks.csv and groups.csv kept in {out}")
+        data = Path(args.data) if args.data else Path(tmp)
+        data.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(data / "demo.db")
+        clock = SimClock(payloads[0][0] - 2.0, max(args.speed, 1e-3))
+        service = NodeService(scenario, sources, zones=load_zones_strict(zones_file),
+                              sites=load_sites(sites_file), store=store, clock=clock)
+        print(f"skyfence demo: {len(result.target_kind)} targets, "
+              f"{len(scenario.sensors)} sensors over Zurich, {duration:.0f} s of scenario "
+              f"at {args.speed:g}x, starting over at the end")
+
+        def ready(address: str) -> None:
+            print(f"map and API at {address}  (Ctrl-C to stop)", flush=True)
+            if not args.headless:
+                webbrowser.open(address)
+
+        async def main() -> None:
+            task = run_node(service, host=args.host, port=args.port, web_dir=_web_dir(),
+                            tasks=[feed_simulation(service, payloads, clock, loop_s=duration)],
+                            clock=clock, on_ready=ready)
+            if args.stop_after_s is None:
+                await task
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(task, args.stop_after_s)
+
+        try:
+            asyncio.run(main())
+        finally:
+            service.close()
+    return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from skyfence.node.config import load_config
+    from skyfence.node.run import run_node, service_from_config, source_task
+
+    cfg = load_config(args.config)
+    service = service_from_config(cfg)
+
+    def ready(address: str) -> None:
+        print(f"skyfence node {cfg.name!r}: map and API at {address}  (Ctrl-C to stop)",
+              flush=True)
+
+    async def main() -> None:
+        await run_node(service, host=cfg.http_host, port=cfg.http_port, web_dir=_web_dir(),
+                       tasks=[source_task(service, sc) for sc in cfg.sources],
+                       status=not args.quiet, on_ready=ready)
+
+    try:
+        asyncio.run(main())
+    finally:
+        service.close()
+    return 0
+
+
+def _run_config(args: argparse.Namespace) -> int:
+    from skyfence.node.config import load_config
+    from skyfence.zones.io import load_zones_strict
+    from skyfence.zones.sites import load_sites
+
+    cfg = load_config(args.toml)
+    n_zones = sum(len(load_zones_strict(f)) for f in cfg.zone_files)
+    n_sites = len(load_sites(cfg.sites_file)) if cfg.sites_file else 0
+    if cfg.dem_file is not None:
+        from skyfence.coverage import read_dem
+
+        read_dem(cfg.dem_file)
+    print(f"{args.toml}: node {cfg.name!r}, {len(cfg.scenario.sensors)} sensors, "
+          f"{len(cfg.sources)} sources, {n_zones} zones, {n_sites} sites; HTTP on "
+          f"{cfg.http_host}:{cfg.http_port}; store {cfg.store_path or 'none'}, journal "
+          f"{cfg.journal_path or 'none'}: ok")
     return 0
 
 
@@ -455,8 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="skyfence: a shared airspace picture for drone-defence awareness.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_simulate, _add_track, _add_score, _add_coverage,
-                _add_zones, _add_decode, _add_replay):
+    for add in (_add_demo, _add_serve, _add_config, _add_simulate, _add_track, _add_score,
+                _add_coverage, _add_zones, _add_decode, _add_replay):
         add(sub)
     return parser
 

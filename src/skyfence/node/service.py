@@ -106,7 +106,10 @@ class NodeService:
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(self._queue.get(), tick_s)
+                    # Not wait_for: on Python 3.11 it can swallow a cancellation that
+                    # arrives as an item does, and the loop would never stop.
+                    async with asyncio.timeout(tick_s):
+                        item = await self._queue.get()
                 except TimeoutError:
                     updates = await loop.run_in_executor(
                         self._engine_thread, self._step, Detections.empty(), clock(), None)
@@ -136,14 +139,18 @@ class NodeService:
         return det
 
     def _step(self, det: Detections, now: float, t_in: float | None
-              ) -> list[tuple[Update, float, float | None]]:
-        """On the engine thread: push, and build what the loop publishes."""
+              ) -> tuple[list[tuple[Update, float, float | None]], dict[str, Any] | None]:
+        """On the engine thread: push, and build what the loop publishes — the
+        snapshot too, here, so that it is never read while the engine changes."""
         t0 = time.perf_counter()
         updates = self.engine.push(det, now=now)
         dt = time.perf_counter() - t0
-        return [(u, dt / max(len(updates), 1), t_in) for u in updates]
+        snapshot = self.engine.snapshot() if updates else None
+        return [(u, dt / max(len(updates), 1), t_in) for u in updates], snapshot
 
-    def _publish(self, updates: list[tuple[Update, float, float | None]]) -> None:
+    def _publish(self, result: tuple[list[tuple[Update, float, float | None]],
+                                     dict[str, Any] | None]) -> None:
+        updates, snapshot = result
         for u, dt, _ in updates:
             self.scan_latency_s.append(dt)
             self.updates += 1
@@ -153,8 +160,8 @@ class NodeService:
                 self._alert_out(e)
             if self.store is not None and u.tracks:
                 self._store_tracks(u)
-        if updates:
-            self._snapshot = self.engine.snapshot()
+        if snapshot is not None:
+            self._snapshot = snapshot
 
     def _alert_out(self, e: AlertEvent) -> None:
         if self.store is not None:
@@ -184,20 +191,26 @@ class NodeService:
 
     async def acknowledge(self, alert_id: int, *, by: str) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        event = await loop.run_in_executor(
-            self._engine_thread, lambda: self.engine.acknowledge(alert_id, by=by))
+
+        def ack() -> tuple[AlertEvent, dict[str, Any]]:
+            return self.engine.acknowledge(alert_id, by=by), self.engine.snapshot()
+
+        # The snapshot before the message: a client that subscribes in between must
+        # not get a snapshot whose seq counts the message but whose alert lacks it.
+        event, self._snapshot = await loop.run_in_executor(self._engine_thread, ack)
         self._alert_out(event)
         self.hub.publish({"type": "alert", "alert": event.to_json()})
-        self._snapshot = await loop.run_in_executor(self._engine_thread,
-                                                    self.engine.snapshot)
         return event.to_json()
 
     async def set_zones(self, zones: Sequence[Zone], *, source: str = "api") -> None:
         loop = asyncio.get_running_loop()
-        events = await loop.run_in_executor(self._engine_thread, self.engine.set_zones,
-                                            list(zones))
+
+        def replace() -> tuple[list[AlertEvent], dict[str, Any]]:
+            return self.engine.set_zones(list(zones)), self.engine.snapshot()
+
+        events, self._snapshot = await loop.run_in_executor(self._engine_thread, replace)
         if self.store is not None:
-            self.store.put_zones(self.engine.zones, source=source)
+            self.store.put_zones(self.engine.zones, source=source, replace=True)
         for e in events:
             self._alert_out(e)
             self.hub.publish({"type": "alert", "alert": e.to_json()})

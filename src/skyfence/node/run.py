@@ -1,0 +1,269 @@
+"""Running a node: its sources' transports, the HTTP server, a status line, until
+interrupted. ``skyfence serve`` runs one from ``node.toml``; ``skyfence demo`` runs
+one over the built-in demo scenario, whose simulated sensors send JSON Lines.
+
+Sources hand raw bytes to ``NodeService.ingest`` (journal first, then their adapter):
+a TCP listener takes one sensor connection at a time per source (a second would
+interleave two streams in one decoder); a TCP client reconnects with backoff; a file
+is read once, paced by ``speed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skyfence.node.config import NodeConfig, SourceConfig
+from skyfence.node.service import NodeService
+from skyfence.pipeline import batch_bounds
+from skyfence.scenario import Scenario
+from skyfence.types import Detections
+
+log = logging.getLogger("skyfence.node")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+async def tcp_listen(service: NodeService, sc: SourceConfig,
+                     on_port: Callable[[int], object] | None = None) -> None:
+    busy = asyncio.Lock()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if busy.locked():
+            writer.close()
+            return
+        async with busy:
+            service.sources[sc.source.id].detail = "connected"
+            try:
+                while data := await reader.read(1 << 16):
+                    await service.ingest(sc.source.id, data)
+            except OSError as err:
+                service.source_down(sc.source.id, f"connection lost: {err}")
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+            service.source_down(sc.source.id, "sensor disconnected")
+
+    server = await asyncio.start_server(handle, sc.host, sc.port)
+    if on_port is not None:
+        on_port(server.sockets[0].getsockname()[1])
+    async with server:
+        await server.serve_forever()
+
+
+async def tcp_connect(service: NodeService, sc: SourceConfig, *, backoff_s: float = 1.0,
+                      max_backoff_s: float = 30.0) -> None:
+    backoff = backoff_s
+    while True:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(sc.host, sc.port), 10.0)
+        except (OSError, TimeoutError) as err:
+            service.source_down(sc.source.id, f"cannot connect to {sc.host}:{sc.port}: {err}")
+        else:
+            try:
+                while data := await reader.read(1 << 16):
+                    backoff = backoff_s
+                    await service.ingest(sc.source.id, data)
+                service.source_down(sc.source.id, "closed by the sensor")
+            except OSError as err:
+                service.source_down(sc.source.id, f"connection lost: {err}")
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+        await asyncio.sleep(backoff)
+        backoff = min(2.0 * backoff, max_backoff_s)
+
+
+async def file_source(service: NodeService, sc: SourceConfig) -> None:
+    if sc.path is None:
+        return
+    try:
+        data = sc.path.read_bytes()
+    except OSError as err:
+        service.source_down(sc.source.id, f"cannot read {sc.path}: {err.strerror}")
+        return
+    for k in range(0, len(data), 1 << 16):
+        await service.ingest(sc.source.id, data[k:k + (1 << 16)])
+    service.source_down(sc.source.id, "file read to the end")
+
+
+def source_task(service: NodeService, sc: SourceConfig) -> Awaitable[None]:
+    if sc.transport == "tcp-listen":
+        return tcp_listen(service, sc)
+    if sc.transport == "tcp-connect":
+        return tcp_connect(service, sc)
+    return file_source(service, sc)
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def jsonl_payloads(scenario: Scenario, det: Detections) -> list[tuple[float, str, bytes]]:
+    """A simulation's detections as what its sensors would send: per (time, sensor), a
+    JSON Lines payload for the source ``sim-<sensor id>``."""
+    out = []
+    names = {"radar": ("range_m", "azimuth_rad", "elevation_rad"),
+             "radar2d": ("range_m", "azimuth_rad")}
+    for a, b in zip(*batch_bounds(det.t), strict=True):
+        sensors = det.sensor[a:b]
+        for s in np.unique(sensors).tolist():
+            spec = scenario.sensors[s]
+            cols = names.get(spec.kind) or (
+                ("azimuth_rad", "elevation_rad")[:spec.bearing_dim] if spec.kind == "bearing"
+                else ("east_m", "north_m", "up_m"))
+            lines = []
+            for k in (a + np.flatnonzero(sensors == s)).tolist():
+                obj: dict[str, Any] = {"t": float(det.t[k]), "sensor": spec.id}
+                obj.update({c: float(v) for c, v in zip(cols, det.z[k], strict=False)})
+                if spec.kind == "cooperative":
+                    obj.update(identity=str(det.identity[k]), category=str(det.category[k]),
+                               std_h_m=float(np.sqrt(det.R[k, 0, 0])),
+                               std_v_m=float(np.sqrt(det.R[k, 2, 2])))
+                lines.append(json.dumps(obj, separators=(",", ":")))
+            out.append((float(det.t[a]), f"sim-{spec.id}", ("\n".join(lines) + "\n").encode()))
+    return out
+
+
+class SimClock:
+    """Scenario time that runs ``speed`` times the wall clock from ``t0``."""
+
+    def __init__(self, t0: float, speed: float) -> None:
+        self.t0, self.speed, self.wall0 = t0, speed, time.monotonic()
+
+    def __call__(self) -> float:
+        return self.t0 + (time.monotonic() - self.wall0) * self.speed
+
+
+async def feed_simulation(service: NodeService, payloads: list[tuple[float, str, bytes]],
+                          clock: SimClock, *, loop_s: float | None = None) -> None:
+    """Send each payload when the scenario clock reaches its time (and, with
+    ``loop_s``, start over, shifted, forever)."""
+    shift = 0.0
+    while True:
+        for t, sid, payload in payloads:
+            t_send = t + shift
+            wait = (t_send - clock()) / clock.speed
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await service.ingest(sid, _shift_times(payload, shift) if shift else payload,
+                                 t_send)
+        if loop_s is None:
+            return
+        shift += loop_s
+
+
+def _shift_times(payload: bytes, shift: float) -> bytes:
+    lines = []
+    for line in payload.splitlines():
+        obj = json.loads(line)
+        obj["t"] = obj["t"] + shift
+        lines.append(json.dumps(obj, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode()
+
+
+# --------------------------------------------------------------------------- running
+
+
+async def run_node(service: NodeService, *, host: str, port: int, web_dir: Path | None,
+                   tasks: list[Awaitable[None]], clock: Callable[[], float] | None = None,
+                   status: bool = True, on_ready: Callable[[str], object] | None = None
+                   ) -> None:
+    """Serve the API and the map, run the sources, print a status line, until cancelled."""
+    import uvicorn
+
+    from skyfence.server.app import create_app
+
+    app = create_app(service, web_dir=web_dir)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           lifespan="off"))
+    running = [asyncio.create_task(service.run(now=clock)),
+               asyncio.create_task(server.serve())]
+    running += [asyncio.ensure_future(t) for t in tasks]
+    while not server.started:
+        if running[1].done():
+            running[1].result()  # the server could not start: say why
+        await asyncio.sleep(0.05)
+    sock = server.servers[0].sockets[0].getsockname()
+    address = f"http://{sock[0]}:{sock[1]}"
+    if on_ready is not None:
+        on_ready(address)
+    try:
+        while True:
+            await asyncio.sleep(1.0)
+            if status:
+                _status_line(service)
+            for t in running:
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+    finally:
+        server.should_exit = True
+        for t in running:
+            if t is not running[1]:
+                t.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        if status and sys.stderr.isatty():
+            print(file=sys.stderr)
+
+
+def _status_line(service: NodeService) -> None:
+    snap = service.snapshot()
+    tracks = snap.get("tracks", [])
+    alerts = snap.get("alerts", [])
+    crit = sum(a["severity"] == "critical" for a in alerts)
+    up = sum(s.status == "up" for s in service.sources.values())
+    t = snap.get("t")
+    when = time.strftime("%H:%M:%S", time.gmtime(t)) if t else "--:--:--"
+    text = (f"{when}Z  {len(tracks)} tracks, {len(alerts)} alerts ({crit} critical), "
+            f"{up}/{len(service.sources)} sources up, {service.hub.clients} map clients")
+    if sys.stderr.isatty():
+        print(f"\r{text:<100}", end="", file=sys.stderr, flush=True)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+def service_from_config(cfg: NodeConfig) -> NodeService:
+    """A NodeService for a node.toml: zones, sites, terrain, store, journal, webhooks."""
+    import os
+
+    from skyfence.adapters.journal import JournalHeader, JournalWriter
+    from skyfence.coverage import read_dem
+    from skyfence.node.engine import EngineConfig
+    from skyfence.webhook import WebhookConfig, WebhookSink
+    from skyfence.zones.io import load_zones_strict
+    from skyfence.zones.monitor import DemGround
+    from skyfence.zones.sites import load_sites
+
+    zones = [z for f in cfg.zone_files for z in load_zones_strict(f)]
+    sites = load_sites(cfg.sites_file) if cfg.sites_file else ()
+    ground = (DemGround(read_dem(cfg.dem_file), fallback_m=cfg.scenario.origin.alt_m)
+              if cfg.dem_file else None)
+    sources = [s.source for s in cfg.sources]
+    journal = (JournalWriter(cfg.journal_path, JournalHeader(cfg.scenario, tuple(sources)),
+                             durable=True) if cfg.journal_path else None)
+    store = None
+    if cfg.store_path is not None:
+        from skyfence.store.sqlite import Retention, SqliteStore
+
+        store = SqliteStore(cfg.store_path, retention=Retention(
+            max_age_s=cfg.retention_days * 86400.0, max_bytes=int(cfg.max_mib * 2**20)))
+    sinks = []
+    for h in cfg.webhooks:
+        secret = os.environ.get(str(h.get("secret_env", ""))) or None
+        hook = WebhookSink(WebhookConfig(url=str(h["url"]), secret=secret))
+        sinks.append(lambda e, hook=hook: hook.send(e.to_json()))
+    return NodeService(cfg.scenario, sources, zones=zones, sites=sites, ground=ground,
+                       engine=EngineConfig(window_s=cfg.window_s), journal=journal,
+                       store=store, alert_sinks=sinks)

@@ -1,0 +1,95 @@
+"""The past, from the store: a track's history, the picture at a past time (the replay
+timeline) and the stored range. A node without a store answers 503 saying so.
+
+Store reads block on SQLite, so they run in the thread pool (the store gives each
+thread its own read connection).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from skyfence.node.service import NodeService
+from skyfence.server import models as m
+from skyfence.server.errors import ApiError
+from skyfence.server.params import BBOX_HELP, Id, OptionalTime, parse_bbox
+
+NO_STORE = ApiError(503, "this node keeps no history: it runs without a store",
+                    "give the node a store ([storage] path in node.toml) to record history "
+                    "and ended alerts")
+
+ALERT_KEYS = tuple(k for k in m.Alert.model_fields if k not in ("active", "run"))
+EVENT_KEYS = tuple(m.AlertEvent.model_fields)
+
+
+def stored_point(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the store's track history (``TRACK_HISTORY_SCHEMA``) as the API's point."""
+    return {"t": row["t"], "lat_deg": row["lat_deg"], "lon_deg": row["lon_deg"],
+            "height_m": row["height_m"], "v_east_mps": row["v_east_mps"],
+            "v_north_mps": row["v_north_mps"], "v_up_mps": row["v_up_mps"],
+            "class": row["class_name"] or "unknown",
+            "flags": [f for f in (row["flags"] or "").split("|") if f],
+            "identity": row["identity"] or ""}
+
+
+def stored_alert(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the store's alerts (``ALERT_SCHEMA``) as the API's alert: not active
+    (the engine has the active ones; one of an earlier run that never cleared went with
+    that run)."""
+    return {**{k: row[k] for k in ALERT_KEYS}, "active": False, "run": row["run"]}
+
+
+def stored_event(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored alert event as written (``ALERT_EVENT_SCHEMA``)."""
+    return {k: row.get(k) for k in EVENT_KEYS}
+
+
+def _store(service: NodeService) -> Any:
+    if service.store is None:
+        raise NO_STORE
+    return service.store
+
+
+def router(service: NodeService) -> APIRouter:
+    r = APIRouter(tags=["history"], responses={503: {"model": m.Error,
+                                                     "description": "no store"}})
+
+    @r.get("/api/v1/tracks/{track_id}/history", response_model=m.TrackHistory,
+           summary="A track's stored positions, at most one a second")
+    async def track_history(
+        track_id: Id,
+        since: OptionalTime = None,
+        until: OptionalTime = None,
+    ) -> dict[str, Any]:
+        store = _store(service)
+        rows = await run_in_threadpool(
+            lambda: store.track_history(track_id, since_t=since, until_t=until))
+        return {"track": track_id, "points": [stored_point(p) for p in rows]}
+
+    @r.get("/api/v1/history/range", response_model=m.HistoryRange,
+           summary="The times of the oldest and newest stored track positions")
+    async def history_range() -> dict[str, Any]:
+        store = _store(service)
+        span = await run_in_threadpool(store.history_range)
+        t_min, t_max = span if span is not None else (None, None)
+        return {"t_min": t_min, "t_max": t_max}
+
+    @r.get("/api/v1/history/at", response_model=m.HistoryAt,
+           summary="The picture as stored at a past time (the replay timeline)")
+    async def history_at(
+        t: Annotated[float, Query(allow_inf_nan=False, description="the time (Unix s)")],
+        window_s: Annotated[float, Query(
+            gt=0, le=3600, allow_inf_nan=False,
+            description="each track's latest position within this many seconds before t")
+        ] = 1.0,
+        bbox: Annotated[str | None, Query(description=BBOX_HELP)] = None,
+    ) -> dict[str, Any]:
+        box = parse_bbox(bbox)
+        store = _store(service)
+        rows = await run_in_threadpool(lambda: store.tracks_at(t, window_s=window_s, bbox=box))
+        return {"t": t, "tracks": [{"id": row["track"], **stored_point(row)} for row in rows]}
+
+    return r

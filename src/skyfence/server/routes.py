@@ -1,0 +1,188 @@
+"""The picture as it is now: health, metrics, picture, tracks, groups, alerts, sensors,
+sites, coverage. Everything here reads ``NodeService.snapshot()`` (rebuilt after each
+step) or the service's other read-outs; ended alerts come from the store."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from skyfence.errors import SkyfenceError
+from skyfence.node.service import NodeService
+from skyfence.server import models as m
+from skyfence.server.audit import audit
+from skyfence.server.errors import ApiError
+from skyfence.server.history import stored_alert, stored_event
+from skyfence.server.params import BBOX_HELP, Id, in_bbox, parse_bbox
+
+
+def active_alerts(service: NodeService) -> list[dict[str, Any]]:
+    """The engine's active alerts as the API's alert rows."""
+    run = None if service.store is None else service.store.run
+    return [active_alert(a, run) for a in service.active_alerts()]
+
+
+def active_alert(row: dict[str, Any], run: int | None) -> dict[str, Any]:
+    return {**row, "active": True, "cleared_t": None, "run": run}
+
+
+def router(service: NodeService) -> APIRouter:
+    r = APIRouter()
+    coverage: dict[str, Any] = {}
+    coverage_lock = asyncio.Lock()
+
+    @r.get("/healthz", response_model=m.Health, tags=["node"],
+           summary="Liveness, the data's time, tracks shown, sources up and down")
+    def healthz() -> dict[str, Any]:
+        snap = service.snapshot()
+        states = [s.status for s in service.sources.values()]
+        return {"status": "ok", "t": snap.get("t"), "tracks": len(snap.get("tracks", [])),
+                "sources": {"up": states.count("up"), "down": states.count("down")}}
+
+    @r.get("/metrics", response_class=PlainTextResponse, tags=["node"],
+           summary="Prometheus text exposition",
+           responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(service.metrics_text(),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @r.get("/api/v1/picture", response_model=m.Snapshot, tags=["picture"],
+           summary="The whole picture now, as the stream's snapshot")
+    def picture() -> dict[str, Any]:
+        return service.snapshot()
+
+    @r.get("/api/v1/tracks", response_model=m.TrackList, tags=["picture"],
+           summary="The shown tracks, filtered")
+    def tracks(
+        bbox: Annotated[str | None, Query(description=BBOX_HELP)] = None,
+        class_: Annotated[list[m.TrackClass] | None,
+                          Query(alias="class", description="any of these classes")] = None,
+        flag: Annotated[list[m.TrackFlagName] | None,
+                        Query(description="carrying any of these flags")] = None,
+    ) -> dict[str, Any]:
+        box = parse_bbox(bbox)
+        snap = service.snapshot()
+        rows = snap.get("tracks", [])
+        if box is not None:
+            rows = [t for t in rows if in_bbox(t["lon_deg"], t["lat_deg"], box)]
+        if class_:
+            wanted = set(class_)
+            rows = [t for t in rows if t["class"] in wanted]
+        if flag:
+            flags = set(flag)
+            rows = [t for t in rows if flags.intersection(t["flags"])]
+        return {"t": snap.get("t"), "seq": snap["seq"], "tracks": rows}
+
+    @r.get("/api/v1/tracks/{track_id}", response_model=m.Track, tags=["picture"],
+           summary="One shown track", responses={404: {"model": m.Error}})
+    def track(track_id: Id) -> dict[str, Any]:
+        for t in service.snapshot().get("tracks", []):
+            if t["id"] == track_id:
+                return dict(t)
+        raise ApiError(404, f"track {track_id} is not in the picture",
+                       "it may have ended: list the shown tracks with GET /api/v1/tracks, "
+                       "or ask its past from /api/v1/tracks/{id}/history")
+
+    @r.get("/api/v1/groups", response_model=m.GroupList, tags=["picture"],
+           summary="Groups (swarms) now")
+    def groups() -> dict[str, Any]:
+        snap = service.snapshot()
+        return {"t": snap.get("t"), "groups": snap.get("groups", [])}
+
+    @r.get("/api/v1/alerts", response_model=m.Alerts, tags=["alerts"],
+           summary="Alerts, newest first: the active ones, and ended ones from the store")
+    async def alerts(
+        active: Annotated[bool, Query(description="only the active ones")] = False,
+        kind: Annotated[m.AlertKind | None, Query(description="only this kind")] = None,
+        since: Annotated[float | None, Query(
+            allow_inf_nan=False, description="only those updated at or after (Unix s)")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="at most this many")] = 100,
+    ) -> dict[str, Any]:
+        rows = {(a["run"], a["alert"]): a for a in active_alerts(service)
+                if (kind is None or a["kind"] == kind)
+                and (since is None or a["updated_t"] >= since)}
+        store = service.store
+        if not active and store is not None:
+            stored = await run_in_threadpool(
+                lambda: store.alerts(since_t=since, kind=kind, limit=limit + len(rows)))
+            for row in stored:
+                a = stored_alert(row)
+                rows.setdefault((a["run"], a["alert"]), a)
+        out = sorted(rows.values(), key=lambda a: (a["updated_t"], a["run"] or 0, a["alert"]),
+                     reverse=True)
+        return {"alerts": out[:limit]}
+
+    @r.get("/api/v1/alerts/{alert_id}", response_model=m.AlertWithHistory, tags=["alerts"],
+           summary="One alert with its history of events (the latest run's, after a "
+                   "restart)", responses={404: {"model": m.Error}})
+    async def alert(alert_id: Id) -> dict[str, Any]:
+        row = next((a for a in active_alerts(service) if a["alert"] == alert_id), None)
+        history: list[dict[str, Any]] = []
+        store = service.store
+        if store is not None:
+            run = None if row is None else row["run"]
+            if row is None:
+                found = await run_in_threadpool(store.alert, alert_id)
+                if found is not None:
+                    row, run = stored_alert(found), found["run"]
+            if row is not None:
+                events = await run_in_threadpool(lambda: store.alert_history(alert_id, run=run))
+                history = [stored_event(e) for e in events]
+        if row is None:
+            raise ApiError(404, f"no alert {alert_id}",
+                           "list the alerts with GET /api/v1/alerts" + (
+                               "" if store is not None else
+                               "; this node keeps no store, so only active alerts are known"))
+        return {**row, "history": history}
+
+    @r.post("/api/v1/alerts/{alert_id}/ack", response_model=m.AlertEvent, tags=["alerts"],
+            summary="Acknowledge an active alert", responses={404: {"model": m.Error}})
+    async def acknowledge(alert_id: Id, body: m.Acknowledge, request: Request
+                          ) -> dict[str, Any]:
+        try:
+            event = await service.acknowledge(alert_id, by=body.by)
+        except SkyfenceError as err:
+            raise ApiError(404, str(err), "list the active alerts with "
+                           "GET /api/v1/alerts?active=true") from None
+        await audit(service, request, who=body.by, action="alert.acknowledge",
+                    detail={"alert": alert_id})
+        return event
+
+    @r.get("/api/v1/sensors", response_model=m.Sensors, tags=["sensors"],
+           summary="Each source: its sensor, status and counts")
+    def sensors() -> dict[str, Any]:
+        return {"sensors": service.sensor_status()}
+
+    @r.get("/api/v1/sensors/coverage", response_model=m.FeatureCollection, tags=["sensors"],
+           summary="Coverage bands: the lowest height seen, as GeoJSON polygons")
+    async def sensor_coverage() -> dict[str, Any]:
+        async with coverage_lock:
+            if not coverage:
+                coverage.update(await run_in_threadpool(_coverage, service))
+        return coverage
+
+    @r.get("/api/v1/sites", response_model=m.Sites, tags=["zones"],
+           summary="Defended sites as GeoJSON points")
+    def sites() -> dict[str, Any]:
+        return {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point",
+                                             "coordinates": [s.lon_deg, s.lat_deg]},
+             "properties": {"id": s.id, "name": s.name, "radius_m": s.radius_m,
+                            "ceiling_m": s.ceiling_m}}
+            for s in service.engine.sites]}
+
+    return r
+
+
+def _coverage(service: NodeService) -> dict[str, Any]:
+    from skyfence import coverage
+
+    try:
+        cov = coverage.compute(service.scenario)
+    except SkyfenceError:
+        return {"type": "FeatureCollection", "features": []}  # no sensor sees anything
+    return coverage.to_geojson(cov)
