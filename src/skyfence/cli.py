@@ -442,10 +442,11 @@ def _run_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
-def _web_dir() -> Path:
+def _web_dir() -> Path | None:
     from importlib.resources import files
 
-    return Path(str(files("skyfence.server") / "web"))
+    web = Path(str(files("skyfence.server") / "web"))
+    return web if (web / "index.html").is_file() else None
 
 
 def _run_demo(args: argparse.Namespace) -> int:
