@@ -299,19 +299,24 @@ class AlertBook:
                    coasting: set[int]) -> list[AlertEvent]:
         """Pass the alerts of coasting tracks to new tracks on the same object."""
         events: list[AlertEvent] = []
+        # Only the alerts of coasting tracks can pass: few, looked up by kind and zone.
+        by_place: dict[tuple[Any, ...], list[Alert]] = {}
+        for k, a in sorted(self.alerts.items(), key=lambda kv: kv[1].id):
+            if a.track in coasting and a.enu is not None and len(k) >= 2:
+                by_place.setdefault((k[0], *k[2:]), []).append(a)
+        if not by_place:
+            return events
         r2 = self.config.handover_m ** 2
         for key in sorted(conditions, key=_sort_key):
             c = conditions[key]
             if (key in self.alerts or c.track is None or c.enu is None or key[1] != c.track
                     or c.track in self._successor):
                 continue
-            for old_key in sorted(self.alerts, key=lambda k: self.alerts[k].id):
-                a = self.alerts[old_key]
-                if (old_key[0] != key[0] or old_key[2:] != key[2:] or a.track not in coasting
-                        or a.enu is None
-                        or sum((p - q) ** 2 for p, q in zip(a.enu, c.enu, strict=True)) > r2):
+            for a in by_place.get((key[0], *key[2:]), []):
+                if a.key not in self.alerts or a.enu is None or sum(
+                        (p - q) ** 2 for p, q in zip(a.enu, c.enu, strict=True)) > r2:
                     continue
-                events.extend(self._pass_on(t, int(old_key[1]), c.track, c))
+                events.extend(self._pass_on(t, int(a.key[1]), c.track, c))
                 break
         return events
 

@@ -23,7 +23,7 @@ from skyfence.picture import Frame, Picture
 from skyfence.pipeline import batch_bounds
 from skyfence.scenario import Scenario
 from skyfence.track import ReorderBuffer, Tracker, TrackerConfig
-from skyfence.types import Detections, TrackStatus
+from skyfence.types import Detections, TrackFlag, TrackStatus
 from skyfence.zones.model import Zone
 from skyfence.zones.monitor import Ground, MonitorConfig
 from skyfence.zones.sites import Site
@@ -209,7 +209,9 @@ def track_rows(frame: Frame, scenario: Scenario) -> list[dict[str, Any]]:
     bits, first = np.unique(frame.classes.reasons, return_index=True)
     words = {int(b): "; ".join(frame.classes.reasons_text(int(i)))
              for b, i in zip(bits.tolist(), first.tolist(), strict=True)}
-    flags = tr.flag_names()
+    # Each combination of flag bits once, as a list of names.
+    names_of = {int(b): [str(f.name).lower() for f in TrackFlag if b & f]
+                for b in np.unique(tr.flags).tolist()}
     status = np.asarray(_STATUS)[tr.status]
     agl = h - scenario.origin.alt_m
     cols = {
@@ -221,7 +223,7 @@ def track_rows(frame: Frame, scenario: Scenario) -> list[dict[str, Any]]:
         "class_p": np.round(cls_p, 3).tolist(),
         "reasons": [words[int(b)] for b in frame.classes.reasons.tolist()],
         "identity": tr.identity.tolist(),
-        "flags": [f.split("|") if f else [] for f in flags.tolist()],
+        "flags": [names_of[b] for b in tr.flags.tolist()],
         "group": frame.group.tolist(),
     }
     keys = [k for k, *_ in TRACK_FIELDS]

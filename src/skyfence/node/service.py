@@ -105,10 +105,12 @@ class NodeService:
         clock = now or self.clock
         try:
             while True:
+                # Wake when the oldest held detection may leave the window, not later.
+                wait = min(tick_s, max(0.005, self.engine.reorder.next_release_t - clock()))
                 try:
                     # Not wait_for: on Python 3.11 it can swallow a cancellation that
                     # arrives as an item does, and the loop would never stop.
-                    async with asyncio.timeout(tick_s):
+                    async with asyncio.timeout(wait):
                         item = await self._queue.get()
                 except TimeoutError:
                     updates = await loop.run_in_executor(

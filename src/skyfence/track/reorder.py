@@ -66,6 +66,14 @@ class ReorderBuffer:
         return self._release(np.inf)
 
     @property
+    def next_release_t(self) -> float:
+        """When (on the buffer's clock) the oldest held detection may go; inf when
+        nothing is held."""
+        if not self._held:
+            return np.inf
+        return min(float(d.t.min()) for d in self._held if len(d)) + self.window_s
+
+    @property
     def held(self) -> int:
         return sum(len(d) for d in self._held)
 
