@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
-from skyfence.zones.model import DAY_S, FT_M, WEEKDAYS, ZoneError, time_zone
+from skyfence.zones.model import DAY_S, FT_M, WEEKDAYS, Polygon, ZoneError, time_zone
 
 
 class Bad(Exception):  # a signal inside the readers; callers get ZoneError
@@ -283,3 +283,21 @@ def pick_text(value: object) -> str:
 
 def whole_day(start_s: float, end_s: float) -> bool:
     return start_s == 0.0 and end_s == DAY_S
+
+
+def position(value: Any, where: str) -> tuple[float, float]:
+    """A GeoJSON position: (lon_deg, lat_deg)."""
+    p = items(value, where)
+    if len(p) < 2:
+        raise Bad(where, f"{show(value)} is not a position",
+                  "give [longitude, latitude] in degrees")
+    return number(p[0], path(where, 0)), number(p[1], path(where, 1))
+
+
+def polygon(value: Any, where: str) -> Polygon:
+    """GeoJSON Polygon coordinates: rings of positions."""
+    rings = []
+    for r, ring in enumerate(items(value, where)):
+        rw = path(where, r)
+        rings.append(tuple(position(p, path(rw, k)) for k, p in enumerate(items(ring, rw))))
+    return Polygon(rings=tuple(rings))

@@ -73,7 +73,6 @@ from skyfence.zones.model import (
     DailyPeriod,
     HeightReference,
     Limit,
-    Polygon,
     Restriction,
     Volume,
     Zone,
@@ -376,9 +375,9 @@ def _volumes(geometry: Any, where: str, inherited: Any) -> list[Volume]:
     coords = geometry.get("coordinates")
     cw = F.path(where, "coordinates")
     if kind == "Polygon":
-        return [Volume(_polygon(coords, cw), lower, upper)]
+        return [Volume(F.polygon(coords, cw), lower, upper)]
     if kind == "MultiPolygon":
-        return [Volume(_polygon(p, F.path(cw, k)), lower, upper)
+        return [Volume(F.polygon(p, F.path(cw, k)), lower, upper)
                 for k, p in enumerate(F.items(coords, cw))]
     if kind == "Point":
         extent = geometry.get("extent")
@@ -386,27 +385,11 @@ def _volumes(geometry: Any, where: str, inherited: Any) -> list[Volume]:
         if not isinstance(extent, dict) or extent.get("subType") != "Circle":
             raise Bad(ew, "a Point zone needs extent {subType: Circle, radius}",
                       "add \"extent\": {\"subType\": \"Circle\", \"radius\": <metres>}")
-        lon, lat = _position(coords, cw)
+        lon, lat = F.position(coords, cw)
         radius_m = F.number(extent.get("radius"), F.path(ew, "radius"))
         return [Volume(Circle(lon_deg=lon, lat_deg=lat, radius_m=radius_m), lower, upper)]
     raise Bad(F.path(where, "type"), f"a {F.show(kind)} geometry has no area, so it "
               "cannot bound a zone", f"give a {_AREA_TYPES}")
-
-
-def _position(value: Any, where: str) -> tuple[float, float]:
-    p = F.items(value, where)
-    if len(p) < 2:
-        raise Bad(where, f"{F.show(value)} is not a position",
-                  "give [longitude, latitude] in degrees")
-    return F.number(p[0], F.path(where, 0)), F.number(p[1], F.path(where, 1))
-
-
-def _polygon(value: Any, where: str) -> Polygon:
-    rings = []
-    for r, ring in enumerate(F.items(value, where)):
-        rw = F.path(where, r)
-        rings.append(tuple(_position(p, F.path(rw, k)) for k, p in enumerate(F.items(ring, rw))))
-    return Polygon(rings=tuple(rings))
 
 
 def _layer(layer: Any, where: str) -> tuple[Limit, Limit]:

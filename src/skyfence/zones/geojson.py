@@ -83,7 +83,6 @@ from skyfence.zones.model import (
     DailyPeriod,
     HeightReference,
     Limit,
-    Polygon,
     Restriction,
     Volume,
     Zone,
@@ -337,15 +336,15 @@ def _volumes(geometry: Any, props: dict[str, Any], where: str) -> list[Volume]:
         raise Bad(F.path(pw, "radius_m"), f"radius_m is for a Point, not a {F.show(kind)}",
                   "remove radius_m, or make the geometry a Point at the circle's centre")
     if kind == "Polygon":
-        return [Volume(_polygon(coords, cw), lower, upper)]
+        return [Volume(F.polygon(coords, cw), lower, upper)]
     if kind == "MultiPolygon":
-        return [Volume(_polygon(p, F.path(cw, k)), lower, upper)
+        return [Volume(F.polygon(p, F.path(cw, k)), lower, upper)
                 for k, p in enumerate(F.items(coords, cw))]
     if kind == "Point":
         if props.get("radius_m") is None:
             raise Bad(F.path(pw, "radius_m"), "a Point zone has no radius_m",
                       "give radius_m: the circle's radius in metres")
-        lon, lat = _position(coords, cw)
+        lon, lat = F.position(coords, cw)
         radius_m = F.number(props["radius_m"], F.path(pw, "radius_m"))
         return [Volume(Circle(lon_deg=lon, lat_deg=lat, radius_m=radius_m), lower, upper)]
     raise Bad(F.path(gw, "type"), f"{F.show(kind)} is not a zone geometry",
@@ -366,22 +365,6 @@ def _limit(props: dict[str, Any], side: str, unit: str, where: str) -> Limit:
     else:
         value = F.length_m(F.number(props[key], F.path(where, key)), unit)
     return Limit(value, HeightReference(ref))
-
-
-def _position(value: Any, where: str) -> tuple[float, float]:
-    p = F.items(value, where)
-    if len(p) < 2:
-        raise Bad(where, f"{F.show(value)} is not a position",
-                  "give [longitude, latitude] in degrees")
-    return F.number(p[0], F.path(where, 0)), F.number(p[1], F.path(where, 1))
-
-
-def _polygon(value: Any, where: str) -> Polygon:
-    rings = []
-    for r, ring in enumerate(F.items(value, where)):
-        rw = F.path(where, r)
-        rings.append(tuple(_position(p, F.path(rw, k)) for k, p in enumerate(F.items(ring, rw))))
-    return Polygon(rings=tuple(rings))
 
 
 # -- writing -------------------------------------------------------------------------
