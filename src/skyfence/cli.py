@@ -517,7 +517,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     async def main() -> None:
         await run_node(service, host=cfg.http_host, port=cfg.http_port, web_dir=_web_dir(),
                        tasks=[source_task(service, sc) for sc in cfg.sources],
-                       status=not args.quiet, on_ready=ready)
+                       status=not args.quiet, on_ready=ready, certfile=cfg.http_certfile,
+                       keyfile=cfg.http_keyfile)
 
     try:
         asyncio.run(main())
@@ -540,7 +541,9 @@ def _run_config(args: argparse.Namespace) -> int:
         read_dem(cfg.dem_file)
     print(f"{args.toml}: node {cfg.name!r}, {len(cfg.scenario.sensors)} sensors, "
           f"{len(cfg.sources)} sources, {n_zones} zones, {n_sites} sites; HTTP on "
-          f"{cfg.http_host}:{cfg.http_port}; store {cfg.store_path or 'none'}, journal "
+          f"{cfg.http_host}:{cfg.http_port}{' (TLS)' if cfg.http_certfile else ''}; "
+          f"{len(cfg.cot_outputs)} CoT and {len(cfg.geojson_outputs)} GeoJSON outputs; "
+          f"store {cfg.store_path or 'none'}, journal "
           f"{cfg.journal_path or 'none'}: ok")
     return 0
 

@@ -9,6 +9,8 @@ storage, outputs — validated at start with errors that name the key and the fi
     [http]
     host = "127.0.0.1"
     port = 8000
+    certfile = "node.pem"          # optional: serve HTTPS/WSS (PEM certificate chain)
+    keyfile = "node.key"           #   and its private key
 
     [storage]
     path = "skyfence.db"           # SQLite (WAL); the embedded default
@@ -36,9 +38,17 @@ storage, outputs — validated at start with errors that name the key and the fi
     sites = "sites.geojson"
     dem = "terrain.tif"
 
-    [[outputs.webhooks]]
+    [[outputs.webhooks]]           # alert events, signed (HMAC) when a secret is set
     url = "https://ops.example/hook"
     secret_env = "SKYFENCE_WEBHOOK_SECRET"
+
+    [[outputs.cot]]                # the picture to TAK (see skyfence.node.outputs)
+    transport = "udp"              # udp | tcp | tls
+    host = "239.2.3.1"
+    port = 6969
+
+    [[outputs.geojson]]            # the picture as a GeoJSON file, rewritten each second
+    path = "picture.geojson"
 
 Relative paths are taken from the folder of the config file.
 """
@@ -54,6 +64,12 @@ from typing import Any
 from skyfence.adapters.journal import Source
 from skyfence.errors import InputError
 from skyfence.ingest import FORMATS
+from skyfence.node.outputs import (
+    CotOutputConfig,
+    GeoJsonOutputConfig,
+    parse_cot_output,
+    parse_geojson_output,
+)
 from skyfence.scenario import Scenario, parse_scenario
 
 TRANSPORTS = ("tcp-listen", "tcp-connect", "file")
@@ -84,6 +100,10 @@ class NodeConfig:
     sites_file: Path | None = None
     dem_file: Path | None = None
     webhooks: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    cot_outputs: tuple[CotOutputConfig, ...] = ()
+    geojson_outputs: tuple[GeoJsonOutputConfig, ...] = ()
+    http_certfile: Path | None = None
+    http_keyfile: Path | None = None
 
 
 class _Reader:
@@ -189,6 +209,16 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
             source=Source(id=sid, format=fmt, sensor=sensor, options=dict(options)),
             transport=transport, host=r.get(s, "host", str, where, "127.0.0.1"), port=port,
             path=None if fpath is None else base / fpath))
+    def opt_path(t: dict[str, Any], key: str, where: str) -> Path | None:
+        v = r.get(t, key, str, where)
+        return None if v is None else base / v
+
+    def opt_file(t: dict[str, Any], key: str, where: str) -> Path | None:
+        p = opt_path(t, key, where)
+        if p is not None and not p.is_file():
+            raise r.fail(f"{where}.{key}", f"{p} does not exist", "give the path of a file")
+        return p
+
     http = r.table(doc, "http")
     port = r.get(http, "port", int, "http", 8000)
     if not 0 <= port < 65536:
@@ -198,19 +228,37 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
     files = r.get(zones, "files", list, "zones", [])
     if not all(isinstance(f, str) for f in files):
         raise r.fail("zones.files", "is not a list of paths", 'give files = ["zones.geojson"]')
+    certfile, keyfile = (opt_file(http, key, "http") for key in ("certfile", "keyfile"))
+    if (certfile is None) != (keyfile is None):
+        missing = "keyfile" if keyfile is None else "certfile"
+        raise r.fail(f"http.{missing}", "missing",
+                     "HTTPS needs both certfile (the certificate chain) and keyfile (PEM)")
     outputs = r.table(doc, "outputs")
+    unknown_outputs = sorted(set(outputs) - {"webhooks", "cot", "geojson"})
+    if unknown_outputs:
+        raise r.fail(f"outputs.{unknown_outputs[0]}", "unknown output",
+                     "use webhooks, cot, geojson")
     hooks = r.get(outputs, "webhooks", list, "outputs", [])
     for k, h in enumerate(hooks):
         if not isinstance(h, dict) or not isinstance(h.get("url"), str):
             raise r.fail(f"outputs.webhooks[{k}].url", "missing", "give url = \"https://…\"")
+    node_name = r.get(node, "name", str, "node", "node")
+
+    def tables(kind: str) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for k, t in enumerate(r.get(outputs, kind, list, "outputs", [])):
+            if not isinstance(t, dict):
+                raise r.fail(f"outputs.{kind}[{k}]", "is not a table",
+                             f"write [[outputs.{kind}]]")
+            out.append((f"outputs.{kind}[{k}]", t))
+        return out
+
+    cots = [parse_cot_output(t, where, node_name, base, r.fail) for where, t in tables("cot")]
+    geojsons = [parse_geojson_output(t, where, base, r.fail) for where, t in tables("geojson")]
     window = r.get(node, "window_s", (int, float), "node", 1.0)
     if not 0.0 <= window <= 60.0:
         raise r.fail("node.window_s", f"{window} s is not a reorder window",
                      "give 0–60 seconds")
-
-    def opt_path(t: dict[str, Any], key: str, where: str) -> Path | None:
-        v = r.get(t, key, str, where)
-        return None if v is None else base / v
 
     return NodeConfig(
         name=scenario.name, scenario=scenario, sources=tuple(sources), window_s=float(window),
@@ -220,4 +268,6 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
         retention_days=float(r.get(storage, "retention_days", (int, float), "storage", 7.0)),
         max_mib=float(r.get(storage, "max_mib", (int, float), "storage", 1024.0)),
         zone_files=tuple(base / f for f in files), sites_file=opt_path(zones, "sites", "zones"),
-        dem_file=opt_path(zones, "dem", "zones"), webhooks=tuple(hooks))
+        dem_file=opt_path(zones, "dem", "zones"), webhooks=tuple(hooks),
+        cot_outputs=tuple(cots), geojson_outputs=tuple(geojsons), http_certfile=certfile,
+        http_keyfile=keyfile)

@@ -179,16 +179,21 @@ def _shift_times(payload: bytes, shift: float) -> bytes:
 
 async def run_node(service: NodeService, *, host: str, port: int, web_dir: Path | None,
                    tasks: list[Awaitable[None]], clock: Callable[[], float] | None = None,
-                   status: bool = True, on_ready: Callable[[str], object] | None = None
-                   ) -> None:
-    """Serve the API and the map, run the sources, print a status line, until cancelled."""
+                   status: bool = True, on_ready: Callable[[str], object] | None = None,
+                   certfile: Path | None = None, keyfile: Path | None = None) -> None:
+    """Serve the API and the map (HTTPS when given a certificate and its key), run the
+    sources and the outputs, print a status line, until cancelled."""
     import uvicorn
 
     from skyfence.server.app import create_app
 
     app = create_app(service, web_dir=web_dir)
+    tls: dict[str, Any] = {}
+    if certfile is not None and keyfile is not None:
+        tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           lifespan="off"))
+                                           lifespan="off", **tls))
+    await service.start_outputs()
     running = [asyncio.create_task(service.run(now=clock)),
                asyncio.create_task(server.serve())]
     running += [asyncio.ensure_future(t) for t in tasks]
@@ -197,7 +202,7 @@ async def run_node(service: NodeService, *, host: str, port: int, web_dir: Path 
             running[1].result()  # the server could not start: say why
         await asyncio.sleep(0.05)
     sock = server.servers[0].sockets[0].getsockname()
-    address = f"http://{sock[0]}:{sock[1]}"
+    address = f"{'https' if tls else 'http'}://{sock[0]}:{sock[1]}"
     if on_ready is not None:
         on_ready(address)
     try:
@@ -214,6 +219,7 @@ async def run_node(service: NodeService, *, host: str, port: int, web_dir: Path 
             if t is not running[1]:
                 t.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        await service.close_outputs()
         if status and sys.stderr.isatty():
             print(file=sys.stderr)
 
@@ -235,12 +241,14 @@ def _status_line(service: NodeService) -> None:
 
 
 def service_from_config(cfg: NodeConfig) -> NodeService:
-    """A NodeService for a node.toml: zones, sites, terrain, store, journal, webhooks."""
+    """A NodeService for a node.toml: zones, sites, terrain, store, journal, webhooks,
+    picture outputs."""
     import os
 
     from skyfence.adapters.journal import JournalHeader, JournalWriter
     from skyfence.coverage import read_dem
     from skyfence.node.engine import EngineConfig
+    from skyfence.node.outputs import build_outputs
     from skyfence.webhook import WebhookConfig, WebhookSink
     from skyfence.zones.io import load_zones_strict
     from skyfence.zones.monitor import DemGround
@@ -266,4 +274,6 @@ def service_from_config(cfg: NodeConfig) -> NodeService:
         sinks.append(lambda e, hook=hook: hook.send(e.to_json()))
     return NodeService(cfg.scenario, sources, zones=zones, sites=sites, ground=ground,
                        engine=EngineConfig(window_s=cfg.window_s), journal=journal,
-                       store=store, alert_sinks=sinks)
+                       store=store, alert_sinks=sinks,
+                       outputs=build_outputs(cfg.cot_outputs, cfg.geojson_outputs,
+                                             cfg.scenario.origin))

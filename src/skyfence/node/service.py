@@ -30,9 +30,10 @@ from skyfence.alerts import AlertEvent
 from skyfence.ingest import Ingest
 from skyfence.node.engine import Engine, EngineConfig, Update
 from skyfence.node.hub import Hub
+from skyfence.node.outputs import PictureOutput
 from skyfence.scenario import Scenario
 from skyfence.types import Detections
-from skyfence.zones.model import Zone
+from skyfence.zones.model import Restriction, Zone
 from skyfence.zones.monitor import Ground
 from skyfence.zones.sites import Site
 
@@ -60,13 +61,15 @@ class NodeService:
                  ground: Ground | None = None, engine: EngineConfig | None = None,
                  journal: JournalWriter | None = None, store: Any | None = None,
                  alert_sinks: Sequence[Callable[[AlertEvent], object]] = (),
-                 queue_size: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+                 outputs: Sequence[PictureOutput] = (), queue_size: int = 10_000,
+                 clock: Callable[[], float] = time.time) -> None:
         self.scenario = scenario
         self.engine = Engine(scenario, zones=zones, sites=sites, ground=ground, config=engine)
         self.hub = Hub()
         self.journal = journal
         self.store = store
         self.alert_sinks = list(alert_sinks)
+        self.outputs = list(outputs)
         self.clock = clock
         self.sources = {s.id: SourceState(source=s, ingest=Ingest.for_source(s, scenario))
                         for s in sources}
@@ -164,6 +167,26 @@ class NodeService:
                 self._store_tracks(u)
         if snapshot is not None:
             self._snapshot = snapshot
+        if self.outputs and updates:
+            breaching = self._breaching()
+            for out in self.outputs:
+                out.publish(updates[-1][0], breaching)
+
+    def _breaching(self) -> frozenset[int]:
+        """Tracks the watch has inside a prohibited zone now (CoT marks a dark one
+        suspect)."""
+        prohibited = {z.id for z in self.engine.zones if z.restriction == Restriction.PROHIBITED}
+        return frozenset(a["track"] for a in self._snapshot.get("alerts", [])
+                         if a.get("kind") == "zone_breach" and a.get("zone") in prohibited
+                         and a.get("track") is not None)
+
+    async def start_outputs(self) -> None:
+        for out in self.outputs:
+            await out.start()
+
+    async def close_outputs(self) -> None:
+        for out in self.outputs:
+            await out.close()
 
     def _alert_out(self, e: AlertEvent) -> None:
         if self.store is not None:
@@ -272,6 +295,11 @@ class NodeService:
         metric("alerts_active", "gauge", "Alerts active.", [("", len(snap.get("alerts", [])))])
         metric("alerts_raised_total", "counter", "Alerts raised.", [("", self.alerts_raised)])
         metric("stream_clients", "gauge", "WebSocket clients.", [("", self.hub.clients)])
+        for key, help_ in (("pictures", "Pictures an output sent or wrote."),
+                           ("skipped", "Pictures an output skipped while busy with one."),
+                           ("failed", "Pictures an output failed to send or write.")):
+            metric(f"output_{key}_total", "counter", help_,
+                   [(f'{{output="{o.name}"}}', o.metrics()[key]) for o in self.outputs])
         return "\n".join(lines) + "\n"
 
     def close(self) -> None:
