@@ -20,7 +20,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from skyfence.ingest import Ingest
 from skyfence.node.engine import Engine, EngineConfig, Update
 from skyfence.node.hub import Hub
 from skyfence.node.outputs import PictureOutput
+from skyfence.node.partners import Releasability
 from skyfence.scenario import Scenario
 from skyfence.types import Detections
 from skyfence.zones.model import Restriction, Zone
@@ -55,6 +56,49 @@ class SourceState:
     last_input_t: float | None = None
 
 
+class View:
+    """One picture, computed from one release set: the sensors whose data it may use
+    (``skyfence.node.partners``). Its own engine, stream hub, store and outputs;
+    ``partners`` are those who receive it."""
+
+    def __init__(self, key: str, scenario: Scenario, sensors: Sequence[str],
+                 partners: Sequence[str], *, zones: Sequence[Zone], sites: Sequence[Site],
+                 ground: Ground | None, config: EngineConfig | None, store: Any | None,
+                 outputs: Sequence[PictureOutput] = (),
+                 alert_sinks: Sequence[Callable[[AlertEvent], object]] = ()) -> None:
+        index = scenario.sensor_index()
+        keep = [index[s] for s in sensors]
+        self.key, self.partners = key, tuple(partners)
+        self.sensor_ids = tuple(sensors)
+        self.scenario = replace(scenario, sensors=tuple(scenario.sensors[k] for k in keep))
+        self.remap = np.full(len(scenario.sensors), -1, dtype=np.int32)
+        self.remap[keep] = np.arange(len(keep), dtype=np.int32)
+        self.engine = Engine(self.scenario, zones=zones, sites=sites, ground=ground,
+                             config=config)
+        self.hub = Hub()
+        self.store = store
+        self.outputs = list(outputs)
+        self.alert_sinks = list(alert_sinks)
+        self.snapshot: dict[str, Any] = self.engine.snapshot()
+        self.scan_latency_s: deque[float] = deque(maxlen=1000)
+        self.updates = 0
+        self.alerts_raised = 0
+        if store is not None:
+            store.put_zones(self.engine.zones, source="configuration")
+            store.put_sites(self.engine.sites)
+
+    def take(self, det: Detections) -> Detections | None:
+        """The detections of this view's sensors, their sensor column in its numbering
+        (None when there are none: the view is not stepped at all)."""
+        if len(det) == 0:
+            return None
+        mine = self.remap[det.sensor] >= 0
+        if not mine.any():
+            return None
+        sub = det if mine.all() else det.take(mine)
+        return replace(sub, sensor=self.remap[sub.sensor])
+
+
 class NodeService:
     def __init__(self, scenario: Scenario, sources: Sequence[Source], *,
                  zones: Sequence[Zone] = (), sites: Sequence[Site] = (),
@@ -62,29 +106,87 @@ class NodeService:
                  journal: JournalWriter | None = None, store: Any | None = None,
                  alert_sinks: Sequence[Callable[[AlertEvent], object]] = (),
                  outputs: Sequence[PictureOutput] = (), queue_size: int = 10_000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 release: Releasability | None = None, home: str | None = None,
+                 store_for: Callable[[str], Any] | None = None) -> None:
+        """``release``: partners and what is released to each (default: one partner,
+        ``local``, owning everything). ``home``: the partner whose view ``engine``,
+        ``hub``, ``store``, ``snapshot()``, ``outputs`` and ``alert_sinks`` are (the
+        first partner by default). ``store``: the home view's store; ``store_for(key)``
+        makes the other views' (None: they keep no history)."""
         self.scenario = scenario
-        self.engine = Engine(scenario, zones=zones, sites=sites, ground=ground, config=engine)
-        self.hub = Hub()
+        order = [s.id for s in scenario.sensors]
+        self.release = release or Releasability.single(order)
+        self.home = home or self.release.partners[0].id
+        self.views: dict[str, View] = {}
+        self.view_of: dict[str, View] = {}
+        for k, (sensors, partners) in enumerate(self.release.views(order).items()):
+            is_home = self.home in partners
+            key = "home" if is_home else f"view{k}"
+            view = View(key, scenario, sensors, partners, zones=zones, sites=sites,
+                        ground=ground, config=engine,
+                        store=store if is_home else (store_for(key) if store_for else None),
+                        outputs=outputs if is_home else (),
+                        alert_sinks=alert_sinks if is_home else ())
+            self.views[key] = view
+            for p in partners:
+                self.view_of[p] = view
+        self.home_view = self.view_of[self.home]
         self.journal = journal
-        self.store = store
-        self.alert_sinks = list(alert_sinks)
-        self.outputs = list(outputs)
         self.clock = clock
         self.sources = {s.id: SourceState(source=s, ingest=Ingest.for_source(s, scenario))
                         for s in sources}
         self._index = {s.id: k for k, s in enumerate(sources)}
         self._queue: asyncio.Queue[tuple[str, bytes, float]] = asyncio.Queue(queue_size)
         self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
-        self._snapshot: dict[str, Any] = self.engine.snapshot()
-        self.scan_latency_s: deque[float] = deque(maxlen=1000)
         self.end_to_end_s: deque[float] = deque(maxlen=1000)
-        self.updates = 0
-        self.alerts_raised = 0
         self.started_t = clock()
-        if store is not None:
-            store.put_zones(self.engine.zones, source="configuration")
-            store.put_sites(self.engine.sites)
+
+    # The home view's parts, as a node of one partner has them.
+
+    @property
+    def engine(self) -> Engine:
+        return self.home_view.engine
+
+    @property
+    def hub(self) -> Hub:
+        return self.home_view.hub
+
+    @hub.setter
+    def hub(self, hub: Hub) -> None:
+        self.home_view.hub = hub
+
+    @property
+    def store(self) -> Any | None:
+        return self.home_view.store
+
+    @property
+    def outputs(self) -> list[PictureOutput]:
+        return self.home_view.outputs
+
+    @property
+    def alert_sinks(self) -> list[Callable[[AlertEvent], object]]:
+        return self.home_view.alert_sinks
+
+    @property
+    def _snapshot(self) -> dict[str, Any]:
+        return self.home_view.snapshot
+
+    @property
+    def scan_latency_s(self) -> deque[float]:
+        return self.home_view.scan_latency_s
+
+    @property
+    def updates(self) -> int:
+        return sum(v.updates for v in self.views.values())
+
+    @property
+    def alerts_raised(self) -> int:
+        return sum(v.alerts_raised for v in self.views.values())
+
+    def view(self, partner: str) -> View:
+        """The view a partner receives (KeyError for an unknown partner)."""
+        return self.view_of[partner]
 
     # ------------------------------------------------------------------ input
 
@@ -108,8 +210,9 @@ class NodeService:
         clock = now or self.clock
         try:
             while True:
-                # Wake when the oldest held detection may leave the window, not later.
-                wait = min(tick_s, max(0.005, self.engine.reorder.next_release_t - clock()))
+                # Wake when the oldest held detection may leave a window, not later.
+                due = min(v.engine.reorder.next_release_t for v in self.views.values())
+                wait = min(tick_s, max(0.005, due - clock()))
                 try:
                     # Not wait_for: on Python 3.11 it can swallow a cancellation that
                     # arrives as an item does, and the loop would never stop.
@@ -143,106 +246,111 @@ class NodeService:
         st.status, st.last_input_t = "up", t
         return det
 
-    def _step(self, det: Detections, now: float, t_in: float | None
-              ) -> tuple[list[tuple[Update, float, float | None]], dict[str, Any] | None]:
-        """On the engine thread: push, and build what the loop publishes — the
-        snapshot too, here, so that it is never read while the engine changes."""
-        t0 = time.perf_counter()
-        updates = self.engine.push(det, now=now)
-        dt = time.perf_counter() - t0
-        snapshot = self.engine.snapshot() if updates else None
-        return [(u, dt / max(len(updates), 1), t_in) for u in updates], snapshot
+    def _step(self, det: Detections, now: float, t_in: float | None) -> _Stepped:
+        """On the engine thread: push to each view that may use the detections (an
+        input steps no other view, so that nothing of it reaches a partner it is not
+        released to, not even its timing), or, on a tick (``t_in`` None), release the
+        windows that are due; build what the loop publishes — the snapshots too, here,
+        so that one is never read while its engine changes."""
+        out: _Stepped = []
+        for view in self.views.values():
+            if t_in is None:
+                if view.engine.reorder.next_release_t > now:
+                    continue
+                mine = Detections.empty()
+            else:
+                taken = view.take(det)
+                if taken is None:
+                    continue
+                mine = taken
+            t0 = time.perf_counter()
+            updates = view.engine.push(mine, now=now)
+            dt = time.perf_counter() - t0
+            if updates:
+                out.append((view, [(u, dt / len(updates)) for u in updates],
+                            view.engine.snapshot()))
+        return out
 
-    def _publish(self, result: tuple[list[tuple[Update, float, float | None]],
-                                     dict[str, Any] | None]) -> None:
-        updates, snapshot = result
-        for u, dt, _ in updates:
-            self.scan_latency_s.append(dt)
-            self.updates += 1
-            self.hub.publish(u.to_json())
-            for e in u.alerts:
-                self.alerts_raised += e.event == "raised"
-                self._alert_out(e)
-            if self.store is not None and u.tracks:
-                self._store_tracks(u)
-        if snapshot is not None:
-            self._snapshot = snapshot
-        if self.outputs and updates:
-            breaching = self._breaching()
-            for out in self.outputs:
-                out.publish(updates[-1][0], breaching)
-
-    def _breaching(self) -> frozenset[int]:
-        """Tracks the watch has inside a prohibited zone now (CoT marks a dark one
-        suspect)."""
-        prohibited = {z.id for z in self.engine.zones if z.restriction == Restriction.PROHIBITED}
-        return frozenset(a["track"] for a in self._snapshot.get("alerts", [])
-                         if a.get("kind") == "zone_breach" and a.get("zone") in prohibited
-                         and a.get("track") is not None)
+    def _publish(self, result: _Stepped) -> None:
+        for view, updates, snapshot in result:
+            for u, dt in updates:
+                view.scan_latency_s.append(dt)
+                view.updates += 1
+                view.hub.publish(u.to_json())
+                for e in u.alerts:
+                    view.alerts_raised += e.event == "raised"
+                    self._alert_out(view, e)
+                if view.store is not None and u.tracks:
+                    _store_tracks(view.store, u)
+            view.snapshot = snapshot
+            if view.outputs:
+                breaching = _breaching(view)
+                for out in view.outputs:
+                    out.publish(updates[-1][0], breaching)
 
     async def start_outputs(self) -> None:
-        for out in self.outputs:
-            await out.start()
+        for view in self.views.values():
+            for out in view.outputs:
+                await out.start()
 
     async def close_outputs(self) -> None:
-        for out in self.outputs:
-            await out.close()
+        for view in self.views.values():
+            for out in view.outputs:
+                await out.close()
 
-    def _alert_out(self, e: AlertEvent) -> None:
-        if self.store is not None:
-            self.store.record_alert_event(e)
-        for sink in self.alert_sinks:
+    def _alert_out(self, view: View, e: AlertEvent) -> None:
+        if view.store is not None:
+            view.store.record_alert_event(e)
+        for sink in view.alert_sinks:
             try:
                 sink(e)
             except Exception as err:  # a sink that fails must not stop the engine
                 log.warning("alert sink failed: %s", err)
 
-    def _store_tracks(self, u: Update) -> None:
-        rows, store = u.tracks, self.store
-        if store is None:
-            return
-        store.record_tracks(
-            u.t, np.array([r["id"] for r in rows], dtype=np.int64),
-            np.array([r["lat_deg"] for r in rows]), np.array([r["lon_deg"] for r in rows]),
-            np.array([r["height_m"] for r in rows]),
-            *(np.array(c) for c in _velocity_columns(rows)),
-            np.array([r["class"] for r in rows]),
-            ["|".join(r["flags"]) for r in rows], np.array([r["identity"] for r in rows]))
-
     # ------------------------------------------------------------------ for the API
 
-    def snapshot(self) -> dict[str, Any]:
-        return {**self._snapshot, "seq": self.hub.seq}
+    def snapshot(self, partner: str | None = None) -> dict[str, Any]:
+        """The picture a partner receives (the home partner's by default)."""
+        view = self.home_view if partner is None else self.view_of[partner]
+        return {**view.snapshot, "seq": view.hub.seq}
 
-    async def acknowledge(self, alert_id: int, *, by: str) -> dict[str, Any]:
+    async def acknowledge(self, alert_id: int, *, by: str,
+                          partner: str | None = None) -> dict[str, Any]:
+        """Acknowledge an active alert of a partner's view."""
+        view = self.home_view if partner is None else self.view_of[partner]
         loop = asyncio.get_running_loop()
 
         def ack() -> tuple[AlertEvent, dict[str, Any]]:
-            return self.engine.acknowledge(alert_id, by=by), self.engine.snapshot()
+            return view.engine.acknowledge(alert_id, by=by), view.engine.snapshot()
 
         # The snapshot before the message: a client that subscribes in between must
         # not get a snapshot whose seq counts the message but whose alert lacks it.
-        event, self._snapshot = await loop.run_in_executor(self._engine_thread, ack)
-        self._alert_out(event)
-        self.hub.publish({"type": "alert", "alert": event.to_json()})
+        event, view.snapshot = await loop.run_in_executor(self._engine_thread, ack)
+        self._alert_out(view, event)
+        view.hub.publish({"type": "alert", "alert": event.to_json()})
         return event.to_json()
 
     async def set_zones(self, zones: Sequence[Zone], *, source: str = "api") -> None:
+        """Replace the zones of every view (zones are configuration, not sensor data:
+        every partner watches the same ones)."""
         loop = asyncio.get_running_loop()
+        views = list(self.views.values())
 
-        def replace() -> tuple[list[AlertEvent], dict[str, Any]]:
-            return self.engine.set_zones(list(zones)), self.engine.snapshot()
+        def swap() -> list[tuple[list[AlertEvent], dict[str, Any]]]:
+            return [(v.engine.set_zones(list(zones)), v.engine.snapshot()) for v in views]
 
-        events, self._snapshot = await loop.run_in_executor(self._engine_thread, replace)
-        if self.store is not None:
-            self.store.put_zones(self.engine.zones, source=source, replace=True)
-        for e in events:
-            self._alert_out(e)
-            self.hub.publish({"type": "alert", "alert": e.to_json()})
-        self.hub.publish({"type": "zones", "count": len(self.engine.zones)})
+        results = await loop.run_in_executor(self._engine_thread, swap)
+        for view, (events, snapshot) in zip(views, results, strict=True):
+            view.snapshot = snapshot
+            if view.store is not None:
+                view.store.put_zones(view.engine.zones, source=source, replace=True)
+            for e in events:
+                self._alert_out(view, e)
+                view.hub.publish({"type": "alert", "alert": e.to_json()})
+            view.hub.publish({"type": "zones", "count": len(view.engine.zones)})
 
-    def active_alerts(self) -> list[dict[str, Any]]:
-        return list(self._snapshot.get("alerts", []))
+    def active_alerts(self, partner: str | None = None) -> list[dict[str, Any]]:
+        return list(self.snapshot(partner).get("alerts", []))
 
     def sensor_status(self) -> list[dict[str, Any]]:
         out = []
@@ -300,14 +408,20 @@ class NodeService:
                            ("failed", "Pictures an output failed to send or write.")):
             metric(f"output_{key}_total", "counter", help_,
                    [(f'{{output="{o.name}"}}', o.metrics()[key]) for o in self.outputs])
+        views = self.views.values()
+        metric("view_tracks", "gauge", "Tracks shown per view (release set).",
+               [(f'{{view="{v.key}"}}', len(v.snapshot.get("tracks", []))) for v in views])
+        metric("view_updates_total", "counter", "Tracker steps per view.",
+               [(f'{{view="{v.key}"}}', v.updates) for v in views])
         return "\n".join(lines) + "\n"
 
     def close(self) -> None:
         self._engine_thread.shutdown(wait=True)
         if self.journal is not None:
             self.journal.close()
-        if self.store is not None:
-            self.store.close()
+        for view in self.views.values():
+            if view.store is not None:
+                view.store.close()
 
 
 def reason_key(reason: str) -> str:
@@ -315,6 +429,29 @@ def reason_key(reason: str) -> str:
     or other counts, so that the labels stay few."""
     text = re.sub(r"^line \d+: ", "", reason).split(":")[0]
     return re.sub(r"\d+", "N", text).replace('"', "'")[:80]
+
+
+_Stepped = list[tuple[View, list[tuple[Update, float]], dict[str, Any]]]
+
+
+def _breaching(view: View) -> frozenset[int]:
+    """Tracks a view's watch has inside a prohibited zone now (CoT marks a dark one
+    suspect)."""
+    prohibited = {z.id for z in view.engine.zones if z.restriction == Restriction.PROHIBITED}
+    return frozenset(a["track"] for a in view.snapshot.get("alerts", [])
+                     if a.get("kind") == "zone_breach" and a.get("zone") in prohibited
+                     and a.get("track") is not None)
+
+
+def _store_tracks(store: Any, u: Update) -> None:
+    rows = u.tracks
+    store.record_tracks(
+        u.t, np.array([r["id"] for r in rows], dtype=np.int64),
+        np.array([r["lat_deg"] for r in rows]), np.array([r["lon_deg"] for r in rows]),
+        np.array([r["height_m"] for r in rows]),
+        *(np.array(c) for c in _velocity_columns(rows)),
+        np.array([r["class"] for r in rows]),
+        ["|".join(r["flags"]) for r in rows], np.array([r["identity"] for r in rows]))
 
 
 def _velocity_columns(rows: list[dict[str, Any]]) -> tuple[list[float], list[float],

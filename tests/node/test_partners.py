@@ -1,0 +1,156 @@
+"""Releasability through fusion: what a partner receives is computed from the sensors
+released to it alone. Adding, removing or changing any data of a sensor not released
+to partner P leaves P's stream (every update and alert event) and its snapshot
+bit-identical."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skyfence import sim
+from skyfence.adapters.journal import Source
+from skyfence.errors import InputError
+from skyfence.node.partners import Partner, Releasability
+from skyfence.node.service import NodeService
+from skyfence.pipeline import batch_bounds
+from skyfence.types import Detections
+from skyfence.zones import HeightReference, Limit, Polygon, Restriction, Volume, Zone
+
+PARTNERS = ("army", "police", "airport")
+
+
+def _zone(origin: Any) -> Zone:
+    c = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]], float) * 1_500.0
+    lat, lon, _ = origin.enu_to_geodetic(np.c_[c, np.zeros(5)])
+    return Zone(id="CENTRE", name="centre", restriction=Restriction.PROHIBITED, volumes=(
+        Volume(Polygon((tuple(zip(lon.tolist(), lat.tolist(), strict=True)),)),
+               Limit(-1000.0, HeightReference.AGL), Limit(5000.0, HeightReference.AGL)),))
+
+
+@pytest.fixture(scope="module")
+def run() -> sim.SimResult:  # type: ignore[name-defined]
+    return sim.build("fusion", n_targets=12, seed=4, duration_s=14.0)
+
+
+def _stream(result: Any, release: Releasability, partner: str, det: Detections
+            ) -> tuple[list[str], str]:
+    """Feed ``det`` scan by scan through a service's engine path, as ``run`` does (one
+    step per input, a tick after each); P's stream messages and snapshot as JSON."""
+    sc = result.scenario
+    service = NodeService(sc, [Source(id=s.id, format="jsonl", sensor=s.id)
+                               for s in sc.sensors],
+                          zones=[_zone(sc.origin)], release=release)
+    sub = service.view(partner).hub.subscribe(last_seq=0)
+    for a, b in zip(*batch_bounds(det.t), strict=True):
+        for s in np.unique(det.sensor[a:b]).tolist():
+            one = det.take(a + np.flatnonzero(det.sensor[a:b] == s))
+            t = float(det.t[a]) + 0.05
+            service._publish(service._step(one, t, t))
+        tick = float(det.t[a]) + 0.5
+        service._publish(service._step(Detections.empty(), tick, None))
+    end = float(det.t[-1]) + 5.0
+    service._publish(service._step(Detections.empty(), end, None))
+    msgs = []
+    while not sub.queue.empty():
+        msgs.append(json.dumps(sub.queue.get_nowait(), sort_keys=True))
+    snap = json.dumps(service.snapshot(partner), sort_keys=True)
+    service.close()
+    return msgs, snap
+
+
+def _tamper(det: Detections, sensors: list[int], how: str, rng: np.random.Generator
+            ) -> Detections:
+    """``det`` with the rows of ``sensors`` removed, moved, or doubled with fakes."""
+    theirs = np.isin(det.sensor, sensors)
+    if how == "remove":
+        return det.take(~theirs)
+    if how == "move":
+        z = det.z.copy()
+        z[theirs] += rng.normal(0.0, 0.01, size=z[theirs].shape) * np.abs(z[theirs]).clip(1)
+        return dataclasses.replace(det, z=z)
+    # "add": every row of theirs again, a little later, somewhere else
+    extra = det.take(theirs)
+    extra = dataclasses.replace(extra, t=extra.t + 0.3, z=extra.z * 1.01)
+    both = Detections.concatenate([det, extra])
+    return both.take(np.argsort(both.t, kind="stable"))
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_data_not_released_to_a_partner_never_changes_what_it_receives(
+        run: Any, data: st.DataObject) -> None:
+    sc = run.scenario
+    ids = [s.id for s in sc.sensors]
+    owner = {s: data.draw(st.sampled_from(PARTNERS), label=f"owner {s}") for s in ids}
+    release = {s: frozenset(data.draw(st.sets(st.sampled_from(PARTNERS)), label=f"to {s}"))
+               for s in ids}
+    rel = Releasability(tuple(Partner(p) for p in PARTNERS), owner, release)
+    partner = data.draw(st.sampled_from(PARTNERS), label="partner")
+    hidden = [k for k, s in enumerate(ids) if partner not in rel.released_to(s)]
+    if not hidden:
+        hidden_how = "none"
+    else:
+        hidden_how = data.draw(st.sampled_from(["remove", "move", "add"]), label="how")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    base = _stream(run, rel, partner, run.detections)
+    changed = run.detections if not hidden else _tamper(run.detections, hidden, hidden_how, rng)
+    assert _stream(run, rel, partner, changed) == base
+    # And the partner's picture is not empty when something is released to it: the
+    # test compares pictures, not two empty streams.
+    if rel.sensors_for(partner, ids):
+        assert any('"tracks": [{' in m for m in base[0])
+
+
+def test_a_released_sensor_does_change_the_picture(run: Any) -> None:
+    """The converse, so that the property above cannot pass by accident: data of a
+    sensor that *is* released to P changes what P receives."""
+    sc = run.scenario
+    ids = [s.id for s in sc.sensors]
+    rel = Releasability(tuple(Partner(p) for p in PARTNERS), dict.fromkeys(ids, "army"),
+                        {s: frozenset({"police"}) for s in ids})
+    base = _stream(run, rel, "police", run.detections)
+    radar = ids.index("radar")
+    assert _stream(run, rel, "police", _tamper(run.detections, [radar], "remove",
+                                                np.random.default_rng(0))) != base
+    # airport receives nothing: an empty picture, whatever the data.
+    empty = _stream(run, rel, "airport", run.detections)
+    assert empty[0] == [] and json.loads(empty[1])["tracks"] == []
+
+
+def test_partners_sharing_a_release_set_share_one_view(run: Any) -> None:
+    sc = run.scenario
+    ids = [s.id for s in sc.sensors]
+    rel = Releasability(tuple(Partner(p) for p in PARTNERS),
+                        {**dict.fromkeys(ids, "army"), "remote_id": "police"},
+                        {**{s: frozenset({"police", "airport"}) for s in ids},
+                         "remote_id": frozenset({"army"})})
+    service = NodeService(sc, [], release=rel)
+    # remote_id is released to army (owner police): army and police see everything,
+    # airport all but remote_id. Two views, not three.
+    assert len(service.views) == 2
+    assert service.view("army") is service.view("police")
+    assert service.view("airport").sensor_ids == tuple(s for s in ids if s != "remote_id")
+    service.close()
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"partners": (Partner("Army"),)}, "partners.id"),
+    ({"partners": (Partner("a"), Partner("a"))}, "partners.id"),
+    ({"owner": {"radar": "navy"}}, "sensors.radar.owner"),
+    ({"release": {"radar": frozenset({"navy"})}}, "sensors.radar.release"),
+])
+def test_bad_release_configuration_is_named(kwargs: dict[str, Any], field: str) -> None:
+    args: dict[str, Any] = {"partners": (Partner("army"),), "owner": {"radar": "army"},
+                            "release": {}}
+    args.update(kwargs)
+    with pytest.raises(InputError) as err:
+        Releasability(args["partners"], args["owner"], args["release"])
+    assert field in str(err.value)
