@@ -28,6 +28,7 @@ import numpy as np
 from skyfence.adapters.journal import JournalWriter, Source
 from skyfence.alerts import AlertEvent
 from skyfence.ingest import Ingest
+from skyfence.node.access import Access
 from skyfence.node.engine import Engine, EngineConfig, Update
 from skyfence.node.hub import Hub
 from skyfence.node.outputs import PictureOutput
@@ -108,12 +109,14 @@ class NodeService:
                  outputs: Sequence[PictureOutput] = (), queue_size: int = 10_000,
                  clock: Callable[[], float] = time.time,
                  release: Releasability | None = None, home: str | None = None,
-                 store_for: Callable[[str], Any] | None = None) -> None:
+                 store_for: Callable[[str], Any] | None = None,
+                 access: Access | None = None) -> None:
         """``release``: partners and what is released to each (default: one partner,
         ``local``, owning everything). ``home``: the partner whose view ``engine``,
         ``hub``, ``store``, ``snapshot()``, ``outputs`` and ``alert_sinks`` are (the
         first partner by default). ``store``: the home view's store; ``store_for(key)``
-        makes the other views' (None: they keep no history)."""
+        makes the other views' (None: they keep no history). ``access``: the API's
+        tokens (default none: every caller is the home partner's admin)."""
         self.scenario = scenario
         order = [s.id for s in scenario.sensors]
         self.release = release or Releasability.single(order)
@@ -132,6 +135,7 @@ class NodeService:
             for p in partners:
                 self.view_of[p] = view
         self.home_view = self.view_of[self.home]
+        self.access = access or Access((), home=self.home)
         self.journal = journal
         self.clock = clock
         self.sources = {s.id: SourceState(source=s, ingest=Ingest.for_source(s, scenario))
