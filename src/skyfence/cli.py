@@ -229,6 +229,38 @@ def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(run=_run_config)
 
 
+def _add_token(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "token",
+        help="make an API token for node.toml",
+        description="'skyfence token new' prints a fresh random API token (give it to its "
+        "holder, once) and the [[tokens]] table for node.toml, which keeps only its "
+        "SHA-256.",
+    )
+    cmd = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    new = cmd.add_parser("new", help="print a new token and its node.toml entry")
+    new.add_argument("--partner", default="local", help="the partner it acts for")
+    new.add_argument("--role", default="viewer",
+                     choices=("admin", "operator", "viewer", "sensor"), help="what it may do")
+    new.add_argument("--name", default="", help="who holds it (shown in the audit log)")
+    p.set_defaults(run=_run_token)
+
+
+def _run_token(args: argparse.Namespace) -> int:
+    from skyfence.node.access import hash_token, new_token
+
+    token = new_token()
+    print(f"token (give it to its holder; the node does not keep it): {token}")
+    print()
+    print("[[tokens]]")
+    print(f'partner = "{args.partner}"')
+    print(f'role = "{args.role}"')
+    print(f'sha256 = "{hash_token(token)}"')
+    if args.name:
+        print(f"name = {json.dumps(args.name)}")
+    return 0
+
+
 class _ProgressLine:
     """One self-overwriting status line on stderr (plain lines when not a terminal)."""
 
@@ -578,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_demo, _add_serve, _add_config, _add_simulate, _add_track, _add_score,
-                _add_coverage, _add_zones, _add_decode, _add_replay):
+                _add_coverage, _add_zones, _add_decode, _add_replay, _add_token):
         add(sub)
     return parser
 

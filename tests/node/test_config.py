@@ -62,7 +62,7 @@ def test_a_good_config(tmp_path: Path) -> None:
     ("port = 7001", "port = 70001", "sources[0].port", "1–65535"),
     ('transport = "tcp-listen"', 'transport = "pigeon"', "sources[0].transport", "tcp-listen"),
     ("window_s = 0.5", 'window_s = "fast"', "node.window_s", "give a int or float"),
-    ("[http]", "[htp]", "htp", "use node, http"),
+    ("[http]", "[htp]", "htp", "use http, node, outputs, partners"),
 ])
 def test_bad_keys_are_named(tmp_path: Path, old: str, new: str, key: str, fix: str) -> None:
     assert old in GOOD
@@ -76,3 +76,88 @@ def test_not_toml(tmp_path: Path) -> None:
     (tmp_path / "node.toml").write_text("[node\nname=")
     with pytest.raises(InputError, match="not valid TOML"):
         load_config(tmp_path / "node.toml")
+
+
+PARTNERS = GOOD.replace("[[sensors]]", '''[[partners]]
+id = "police"
+
+[[partners]]
+id = "army"
+
+[[tokens]]
+partner = "army"
+role = "viewer"
+sha256 = "64195612c3740e8209eeeab804ac881b14f7a96c28d832b24a427fe966684104"
+name = "army desk"
+
+[[sensors]]
+owner = "police"
+release = ["army"]''', 1).replace("[[sources]]", '''[[sensors]]
+id = "camera1"
+kind = "bearing"
+modality = "eo"
+position_enu_m = [100.0, 0.0, 12.0]
+pd = 0.8
+noise_std = { azimuth_rad = 0.003, elevation_rad = 0.003 }
+
+[[sources]]''', 1)
+
+
+def test_partners_release_and_tokens(tmp_path: Path) -> None:
+    from skyfence.node.access import Access, Role, hash_token
+
+    (tmp_path / "node.toml").write_text(PARTNERS)
+    cfg = load_config(tmp_path / "node.toml")
+    assert cfg.release is not None and cfg.home == "police"
+    # camera1 has no owner: the home partner's, released to nobody else.
+    assert cfg.release.released_to("radar1") == {"police", "army"}
+    assert cfg.release.released_to("camera1") == {"police"}
+    (token,) = cfg.tokens
+    assert (token.partner, token.role, token.name) == ("army", Role.VIEWER, "army desk")
+    access = Access(cfg.tokens, home=cfg.home)
+    assert access.check(None) is None and access.check("sf_wrong") is None
+    assert hash_token("sf_O-tgNNoLh1omSUWk9_L1T5wzkf8P2B0Opre0iTCQzUg") == token.sha256
+    caller = access.check("sf_O-tgNNoLh1omSUWk9_L1T5wzkf8P2B0Opre0iTCQzUg")
+    assert caller is not None and (caller.partner, caller.role) == ("army", Role.VIEWER)
+
+
+@pytest.mark.parametrize(("old", "new", "key", "fix"), [
+    ('release = ["army"]', 'release = ["navy"]', "sensors.radar1.release", "police, army"),
+    ('owner = "police"', 'owner = "navy"', "sensors.radar1.owner", "police, army"),
+    ('role = "viewer"', 'role = "king"', "tokens[0].role", "admin, operator"),
+    ('partner = "army"', 'partner = "navy"', "tokens[0].partner", "police, army"),
+    ('sha256 = "6419', 'sha256 = "zz19', "tokens[0].sha256", "skyfence token new"),
+    ('id = "army"', 'id = "Army Corps"', "partners.id", "lower-case"),
+])
+def test_bad_partner_keys_are_named(tmp_path: Path, old: str, new: str, key: str,
+                                    fix: str) -> None:
+    from skyfence.node.access import Access
+
+    assert old in PARTNERS
+    (tmp_path / "node.toml").write_text(PARTNERS.replace(old, new, 1))
+    with pytest.raises(InputError) as err:
+        cfg = load_config(tmp_path / "node.toml")
+        Access(cfg.tokens, home=cfg.home)
+    assert key in str(err.value) and fix in str(err.value), str(err.value)
+
+
+def test_owner_without_partners_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "node.toml").write_text(GOOD.replace("[[sensors]]", '[[sensors]]\nowner = "x"'))
+    with pytest.raises(InputError, match=r"no .*partners"):
+        load_config(tmp_path / "node.toml")
+
+
+def test_a_node_of_partners_keeps_each_view_in_its_own_store(tmp_path: Path) -> None:
+    from skyfence.node.run import service_from_config
+
+    (tmp_path / "node.toml").write_text(PARTNERS.replace('files = ["zones.geojson"]', ""))
+    service = service_from_config(load_config(tmp_path / "node.toml"))
+    try:
+        # police sees radar1 and camera1; army radar1 only: two views, two stores.
+        assert service.view("police").sensor_ids == ("radar1", "camera1")
+        assert service.view("army").sensor_ids == ("radar1",)
+        assert service.view("police").store is not service.view("army").store
+        assert service.access.check("sf_wrong") is None
+    finally:
+        service.close()
+    assert sorted(p.name for p in tmp_path.glob("node*.db")) == ["node.db", "node.view1.db"]

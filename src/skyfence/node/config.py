@@ -18,8 +18,17 @@ storage, outputs — validated at start with errors that name the key and the fi
     retention_days = 7
     max_mib = 1024
 
+    [[partners]]                   # optional: the organisations sharing this node
+    id = "police"                  # the first is the home partner (or [node] home)
+    name = "Cantonal police"
+
+    [[partners]]
+    id = "army"
+
     [[sensors]]                    # as in scenario.json
     id = "radar1"
+    owner = "police"               # with partners: who owns it (default the home one)
+    release = ["army"]             # and who else may receive what it contributes
     kind = "radar"
     position_enu_m = [0.0, 0.0, 12.0]
     pd = 0.9
@@ -37,6 +46,11 @@ storage, outputs — validated at start with errors that name the key and the fi
     files = ["zones.geojson"]
     sites = "sites.geojson"
     dem = "terrain.tif"
+
+    [[tokens]]                     # API tokens (none: the API is open; see
+    partner = "police"             # skyfence.node.access)
+    role = "operator"
+    sha256 = "…"                   # 'skyfence token new' prints a token and its hash
 
     [[outputs.webhooks]]           # alert events, signed (HMAC) when a secret is set
     url = "https://ops.example/hook"
@@ -64,12 +78,14 @@ from typing import Any
 from skyfence.adapters.journal import Source
 from skyfence.errors import InputError
 from skyfence.ingest import FORMATS
+from skyfence.node.access import Role, Token
 from skyfence.node.outputs import (
     CotOutputConfig,
     GeoJsonOutputConfig,
     parse_cot_output,
     parse_geojson_output,
 )
+from skyfence.node.partners import LOCAL, Partner, Releasability
 from skyfence.scenario import Scenario, parse_scenario
 
 TRANSPORTS = ("tcp-listen", "tcp-connect", "file")
@@ -104,6 +120,9 @@ class NodeConfig:
     geojson_outputs: tuple[GeoJsonOutputConfig, ...] = ()
     http_certfile: Path | None = None
     http_keyfile: Path | None = None
+    release: Releasability | None = None
+    home: str = LOCAL
+    tokens: tuple[Token, ...] = ()
 
 
 class _Reader:
@@ -158,10 +177,11 @@ def load_config(path: str | Path) -> NodeConfig:
 def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
                  base: Path = Path(".")) -> NodeConfig:
     r = _Reader(file)
-    unknown = set(doc) - {"node", "http", "storage", "sensors", "sources", "zones", "outputs"}
+    known = {"node", "http", "storage", "sensors", "sources", "zones", "outputs",
+             "partners", "tokens"}
+    unknown = set(doc) - known
     if unknown:
-        raise r.fail(sorted(unknown)[0], "unknown table",
-                     "use node, http, storage, sensors, sources, zones, outputs")
+        raise r.fail(sorted(unknown)[0], "unknown table", f"use {', '.join(sorted(known))}")
     node = r.table(doc, "node", required=True)
     origin = r.get(node, "origin", dict, "node", required=True)
     for key in ("lat_deg", "lon_deg", "alt_m"):
@@ -171,6 +191,10 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
     sensors = doc.get("sensors")
     if not isinstance(sensors, list) or not sensors:
         raise r.fail("sensors", "no [[sensors]]", "declare each sensor as in scenario.json")
+    if not all(isinstance(s, dict) for s in sensors):
+        raise r.fail("sensors", "is not a list of tables", "write [[sensors]]")
+    release, home = _release(r, doc, node, sensors)
+    sensors = [{k: v for k, v in s.items() if k not in ("owner", "release")} for s in sensors]
     scenario = parse_scenario({"name": r.get(node, "name", str, "node", "node"),
                                "origin": origin, "sensors": sensors},
                               file=f"{file} ([[sensors]])")
@@ -270,4 +294,66 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
         zone_files=tuple(base / f for f in files), sites_file=opt_path(zones, "sites", "zones"),
         dem_file=opt_path(zones, "dem", "zones"), webhooks=tuple(hooks),
         cot_outputs=tuple(cots), geojson_outputs=tuple(geojsons), http_certfile=certfile,
-        http_keyfile=keyfile)
+        http_keyfile=keyfile, release=release, home=home, tokens=_tokens(r, doc, release))
+
+
+def _release(r: _Reader, doc: dict[str, Any], node: dict[str, Any],
+             sensors: list[dict[str, Any]]) -> tuple[Releasability | None, str]:
+    """[[partners]], each sensor's owner and release list, and the home partner."""
+    raw = doc.get("partners", [])
+    if not isinstance(raw, list):
+        raise r.fail("partners", "is not a list of tables", "write [[partners]]")
+    partners = []
+    for k, p in enumerate(raw):
+        if not isinstance(p, dict):
+            raise r.fail(f"partners[{k}]", "is not a table", "write [[partners]]")
+        partners.append(Partner(r.get(p, "id", str, f"partners[{k}]", required=True),
+                                r.get(p, "name", str, f"partners[{k}]", "")))
+    if not partners:
+        for k, s in enumerate(sensors):
+            for key in ("owner", "release"):
+                if key in s:
+                    raise r.fail(f"sensors[{k}].{key}", "there are no [[partners]]",
+                                 "declare the partners, or leave the key out")
+        return None, r.get(node, "home", str, "node", LOCAL)
+    ids = [p.id for p in partners]
+    home = r.get(node, "home", str, "node", ids[0])
+    if home not in ids:
+        raise r.fail("node.home", f"{home!r} is not a partner", f"use one of {', '.join(ids)}")
+    owner, to = {}, {}
+    for k, s in enumerate(sensors):
+        sid = str(s.get("id", f"#{k}"))
+        owner[sid] = r.get(s, "owner", str, f"sensors[{k}]", home)
+        rel = r.get(s, "release", list, f"sensors[{k}]", [])
+        if not all(isinstance(x, str) for x in rel):
+            raise r.fail(f"sensors[{k}].release", "is not a list of partner ids",
+                         'give e.g. release = ["army"]')
+        to[sid] = frozenset(rel)
+    try:
+        return Releasability(tuple(partners), owner, to), home
+    except InputError as err:
+        raise r.fail(err.field or "partners", err.problem, err.fix or "") from None
+
+
+def _tokens(r: _Reader, doc: dict[str, Any], release: Releasability | None
+            ) -> tuple[Token, ...]:
+    raw = doc.get("tokens", [])
+    if not isinstance(raw, list):
+        raise r.fail("tokens", "is not a list of tables", "write [[tokens]]")
+    ids = [p.id for p in release.partners] if release is not None else [LOCAL]
+    out = []
+    for k, t in enumerate(raw):
+        where = f"tokens[{k}]"
+        if not isinstance(t, dict):
+            raise r.fail(where, "is not a table", "write [[tokens]]")
+        partner = r.get(t, "partner", str, where, ids[0])
+        if partner not in ids:
+            raise r.fail(f"{where}.partner", f"{partner!r} is not a partner",
+                         f"use one of {', '.join(ids)}")
+        try:
+            role = Role.parse(r.get(t, "role", str, where, required=True), f"{where}.role")
+        except InputError as err:
+            raise r.fail(f"{where}.role", err.problem, err.fix or "") from None
+        digest = r.get(t, "sha256", str, where, required=True).lower()
+        out.append(Token(partner, role, digest, r.get(t, "name", str, where, "")))
+    return tuple(out)

@@ -247,6 +247,7 @@ def service_from_config(cfg: NodeConfig) -> NodeService:
 
     from skyfence.adapters.journal import JournalHeader, JournalWriter
     from skyfence.coverage import read_dem
+    from skyfence.node.access import Access
     from skyfence.node.engine import EngineConfig
     from skyfence.node.outputs import build_outputs
     from skyfence.webhook import WebhookConfig, WebhookSink
@@ -261,12 +262,20 @@ def service_from_config(cfg: NodeConfig) -> NodeService:
     sources = [s.source for s in cfg.sources]
     journal = (JournalWriter(cfg.journal_path, JournalHeader(cfg.scenario, tuple(sources)),
                              durable=True) if cfg.journal_path else None)
-    store = None
+    store = store_for = None
     if cfg.store_path is not None:
         from skyfence.store.sqlite import Retention, SqliteStore
 
-        store = SqliteStore(cfg.store_path, retention=Retention(
-            max_age_s=cfg.retention_days * 86400.0, max_bytes=int(cfg.max_mib * 2**20)))
+        retention = Retention(max_age_s=cfg.retention_days * 86400.0,
+                              max_bytes=int(cfg.max_mib * 2**20))
+        path = cfg.store_path
+        store = SqliteStore(path, retention=retention)
+
+        def store_for(key: str) -> SqliteStore:
+            # Each view's history in a file of its own, beside the home view's: no
+            # query can reach another release set's rows.
+            return SqliteStore(path.with_name(f"{path.stem}.{key}{path.suffix}"),
+                               retention=retention)
     sinks = []
     for h in cfg.webhooks:
         secret = os.environ.get(str(h.get("secret_env", ""))) or None
@@ -276,4 +285,6 @@ def service_from_config(cfg: NodeConfig) -> NodeService:
                        engine=EngineConfig(window_s=cfg.window_s), journal=journal,
                        store=store, alert_sinks=sinks,
                        outputs=build_outputs(cfg.cot_outputs, cfg.geojson_outputs,
-                                             cfg.scenario.origin))
+                                             cfg.scenario.origin),
+                       release=cfg.release, home=cfg.home, store_for=store_for,
+                       access=Access(cfg.tokens, home=cfg.home))
