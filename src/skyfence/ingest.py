@@ -32,6 +32,8 @@ FORMATS: dict[str, str] = {
     "remoteid-pcap": "skyfence.adapters.remoteid:RemoteIdDecoder",
     "sapient": "skyfence.adapters.sapient.codec:SapientDecoder",
     "asterix": "skyfence.adapters.asterix:AsterixDecoder",
+    # A partner node's picture (federation): options partner, recipient, area.
+    "skyfence-picture": "skyfence.federation.codec:PictureDecoder",
 }
 
 
@@ -120,6 +122,7 @@ def to_detections(messages: list[Message], scenario: Scenario, sensor: int) -> D
     """
     from skyfence.adapters.base import position_detections
     from skyfence.adapters.jsonl import JsonDetection, jsonl_detections
+    from skyfence.federation.codec import PartnerPicture
 
     parts: list[Detections] = []
     reports: list[PositionReport] = []
@@ -137,6 +140,8 @@ def to_detections(messages: list[Message], scenario: Scenario, sensor: int) -> D
                 reports.append(r)
         elif type(m).__name__ == "RadarPlot":
             plots.append(m)
+        elif isinstance(m, PartnerPicture):
+            parts.append(m.detections(scenario, sensor))
     if reports:
         parts.append(position_detections(reports, scenario.origin, sensor))
     if lines:

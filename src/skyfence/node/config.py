@@ -71,12 +71,14 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from skyfence.adapters.journal import Source
 from skyfence.errors import InputError
+from skyfence.federation.codec import FieldPolicy, _area
+from skyfence.federation.nats import FederationConfig, Receive, Send, check_partner_id
 from skyfence.ingest import FORMATS
 from skyfence.node.access import Role, Token
 from skyfence.node.outputs import (
@@ -86,9 +88,9 @@ from skyfence.node.outputs import (
     parse_geojson_output,
 )
 from skyfence.node.partners import LOCAL, Partner, Releasability
-from skyfence.scenario import Scenario, parse_scenario
+from skyfence.scenario import Scenario, SensorSpec, parse_scenario
 
-TRANSPORTS = ("tcp-listen", "tcp-connect", "file")
+TRANSPORTS = ("tcp-listen", "tcp-connect", "file")  # and "nats", for federation feeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,7 @@ class NodeConfig:
     release: Releasability | None = None
     home: str = LOCAL
     tokens: tuple[Token, ...] = ()
+    federation: FederationConfig | None = None
 
 
 class _Reader:
@@ -178,7 +181,7 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
                  base: Path = Path(".")) -> NodeConfig:
     r = _Reader(file)
     known = {"node", "http", "storage", "sensors", "sources", "zones", "outputs",
-             "partners", "tokens"}
+             "partners", "tokens", "federation"}
     unknown = set(doc) - known
     if unknown:
         raise r.fail(sorted(unknown)[0], "unknown table", f"use {', '.join(sorted(known))}")
@@ -284,6 +287,31 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
         raise r.fail("node.window_s", f"{window} s is not a reorder window",
                      "give 0–60 seconds")
 
+    federation = None
+    if "federation" in doc:
+        federation = _federation(r, r.table(doc, "federation"), release, home, scenario.name,
+                                 base)
+        # Each partner heard is a sensor of kind track, owned by this node's home
+        # partner and released to nobody else: what a partner sent us is not ours to
+        # pass on.
+        fed = tuple(SensorSpec(id=rec.sensor, kind="track", position_enu_m=(0.0, 0.0, 0.0),
+                               pd=1.0, noise_std=(math.nan, math.nan, math.nan))
+                    for rec in federation.receive)
+        clash = sorted({s.id for s in fed} & set(sensor_ids))
+        if clash:
+            raise r.fail("sensors", f"{clash[0]!r} is the name of a federation feed",
+                         "rename the sensor")
+        scenario = replace(scenario, sensors=(*scenario.sensors, *fed))
+        sources += [SourceConfig(source=Source(
+            id=rec.sensor, format="skyfence-picture", sensor=rec.sensor,
+            options={"partner": rec.sender, "recipient": federation.partner,
+                     **({"area": dict(rec.area)} if rec.area else {})}), transport="nats")
+            for rec in federation.receive]
+        if release is not None:
+            release = Releasability(release.partners,
+                                    {**release.owner, **{s.id: home for s in fed}},
+                                    dict(release.release))
+
     return NodeConfig(
         name=scenario.name, scenario=scenario, sources=tuple(sources), window_s=float(window),
         http_host=r.get(http, "host", str, "http", "127.0.0.1"), http_port=port,
@@ -294,7 +322,89 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
         zone_files=tuple(base / f for f in files), sites_file=opt_path(zones, "sites", "zones"),
         dem_file=opt_path(zones, "dem", "zones"), webhooks=tuple(hooks),
         cot_outputs=tuple(cots), geojson_outputs=tuple(geojsons), http_certfile=certfile,
-        http_keyfile=keyfile, release=release, home=home, tokens=_tokens(r, doc, release))
+        http_keyfile=keyfile, release=release, home=home, tokens=_tokens(r, doc, release),
+        federation=federation)
+
+
+def _federation(r: _Reader, t: dict[str, Any], release: Releasability | None, home: str,
+                node: str, base: Path) -> FederationConfig:
+    """[federation]: the broker, who this node speaks as, [[federation.send]] and
+    [[federation.receive]]."""
+    import os
+
+    known = {"url", "partner", "user", "password_env", "cafile", "certfile", "keyfile",
+             "send", "receive", "node"}
+    unknown = sorted(set(t) - known)
+    if unknown:
+        raise r.fail(f"federation.{unknown[0]}", "unknown key", f"use {', '.join(sorted(known))}")
+    url = r.get(t, "url", str, "federation", required=True)
+    if not url.startswith(("nats://", "tls://")):
+        raise r.fail("federation.url", f"{url!r} is not a NATS address",
+                     "give nats://host:4222 (or tls://host:4222)")
+    partners = [p.id for p in release.partners] if release is not None else []
+    me = r.get(t, "partner", str, "federation", home if release is not None else None)
+    if me is None:
+        raise r.fail("federation.partner", "missing",
+                     "say which partner this node speaks for on the broker")
+    try:
+        check_partner_id(me, "federation.partner")
+    except InputError as err:
+        raise r.fail("federation.partner", err.problem, err.fix or "") from None
+    password = None
+    env = r.get(t, "password_env", str, "federation")
+    if env is not None:
+        password = os.environ.get(env)
+        if password is None:
+            raise r.fail("federation.password_env", f"${env} is not set",
+                         f"export {env}=… (the broker password of {me!r})")
+    files = {}
+    for key in ("cafile", "certfile", "keyfile"):
+        v = r.get(t, key, str, "federation")
+        if v is not None and not (base / v).is_file():
+            raise r.fail(f"federation.{key}", f"{base / v} does not exist",
+                         "give the path of a PEM file")
+        files[key] = None if v is None else str(base / v)
+    sends = []
+    for k, s in enumerate(r.get(t, "send", list, "federation", [])):
+        where = f"federation.send[{k}]"
+        if not isinstance(s, dict):
+            raise r.fail(where, "is not a table", "write [[federation.send]]")
+        to = r.get(s, "to", str, where, required=True)
+        if to not in partners or to == me:
+            raise r.fail(f"{where}.to", f"{to!r} is not another declared partner",
+                         "declare it in [[partners]] (what it may receive comes from "
+                         "the sensors' release lists)")
+        period = r.get(s, "period_s", (int, float), where, 1.0)
+        round_m = r.get(s, "round_m", (int, float), where, 0.0)
+        if not (0 < period <= 3600 and 0 <= round_m <= 100_000):
+            raise r.fail(f"{where}.period_s" if not 0 < period <= 3600 else f"{where}.round_m",
+                         "out of range", "give period_s in (0, 3600] and round_m in "
+                         "[0, 100000] metres")
+        sends.append(Send(to=to, period_s=float(period), policy=FieldPolicy(
+            round_m=float(round_m), identity=r.get(s, "identity", bool, where, True))))
+    receives = []
+    for k, s in enumerate(r.get(t, "receive", list, "federation", [])):
+        where = f"federation.receive[{k}]"
+        if not isinstance(s, dict):
+            raise r.fail(where, "is not a table", "write [[federation.receive]]")
+        sender = r.get(s, "from", str, where, required=True)
+        try:
+            check_partner_id(sender, f"{where}.from")
+        except InputError as err:
+            raise r.fail(f"{where}.from", err.problem, err.fix or "") from None
+        if sender == me:
+            raise r.fail(f"{where}.from", "is this node's own partner",
+                         "a node does not hear itself")
+        area = r.get(s, "area", dict, where)
+        if area is not None:
+            try:
+                _area(area)
+            except InputError as err:
+                raise r.fail(f"{where}.area", err.problem, err.fix or "") from None
+        receives.append(Receive(sender=sender, area=area))
+    return FederationConfig(url=url, partner=me, node=r.get(t, "node", str, "federation", node),
+                            user=r.get(t, "user", str, "federation", me), password=password,
+                            send=tuple(sends), receive=tuple(receives), **files)
 
 
 def _release(r: _Reader, doc: dict[str, Any], node: dict[str, Any],

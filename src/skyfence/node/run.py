@@ -100,12 +100,57 @@ async def file_source(service: NodeService, sc: SourceConfig) -> None:
     service.source_down(sc.source.id, "file read to the end")
 
 
+async def _fed_by_the_broker() -> None:
+    """A federation feed: the node's federation task delivers it."""
+
+
 def source_task(service: NodeService, sc: SourceConfig) -> Awaitable[None]:
     if sc.transport == "tcp-listen":
         return tcp_listen(service, sc)
     if sc.transport == "tcp-connect":
         return tcp_connect(service, sc)
+    if sc.transport == "nats":
+        return _fed_by_the_broker()
     return file_source(service, sc)
+
+
+async def federation_task(service: NodeService, federation: Any, *, backoff_s: float = 1.0,
+                          max_backoff_s: float = 30.0) -> None:
+    """Keep the node on the broker: connect, make sure of its inbound stream, and read
+    each partner it hears; on any failure mark those feeds down, wait, start over.
+    (While disconnected, what the node publishes fails and is counted.)"""
+    from skyfence.federation.nats import Federation
+
+    fed: Federation = federation
+    backoff = backoff_s
+    feeds = [rec.sensor for rec in fed.config.receive]
+    while True:
+        try:
+            await fed.connect()
+            await fed.ensure_stream()
+            backoff = backoff_s
+
+            def deliver_to(sid: str) -> Callable[[bytes], Awaitable[None]]:
+                async def deliver(payload: bytes) -> None:
+                    service.sources[sid].detail = "federation"
+                    await service.ingest(sid, payload)
+                return deliver
+
+            await asyncio.gather(*(fed.receive(rec, deliver_to(rec.sensor))
+                                   for rec in fed.config.receive),
+                                 asyncio.Event().wait())
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the broker down, refused, timed out: retry
+            for sid in feeds:
+                service.source_down(sid, f"broker: {type(err).__name__}: {err}")
+            log.warning("federation: %s: %s (retrying in %.0f s)", type(err).__name__, err,
+                        backoff)
+        finally:
+            with contextlib.suppress(Exception):
+                await fed.close()
+        await asyncio.sleep(backoff)
+        backoff = min(2.0 * backoff, max_backoff_s)
 
 
 # --------------------------------------------------------------------------- simulation
@@ -196,6 +241,8 @@ async def run_node(service: NodeService, *, host: str, port: int, web_dir: Path 
     await service.start_outputs()
     running = [asyncio.create_task(service.run(now=clock)),
                asyncio.create_task(server.serve())]
+    if service.federation is not None:
+        running.append(asyncio.create_task(federation_task(service, service.federation)))
     running += [asyncio.ensure_future(t) for t in tasks]
     while not server.started:
         if running[1].done():
@@ -247,6 +294,7 @@ def service_from_config(cfg: NodeConfig) -> NodeService:
 
     from skyfence.adapters.journal import JournalHeader, JournalWriter
     from skyfence.coverage import read_dem
+    from skyfence.federation.nats import Federation
     from skyfence.node.access import Access
     from skyfence.node.engine import EngineConfig
     from skyfence.node.outputs import build_outputs
@@ -281,10 +329,16 @@ def service_from_config(cfg: NodeConfig) -> NodeService:
         secret = os.environ.get(str(h.get("secret_env", ""))) or None
         hook = WebhookSink(WebhookConfig(url=str(h["url"]), secret=secret))
         sinks.append(lambda e, hook=hook: hook.send(e.to_json()))
-    return NodeService(cfg.scenario, sources, zones=zones, sites=sites, ground=ground,
+    federation = Federation(cfg.federation) if cfg.federation is not None else None
+    view_outputs = {} if federation is None else {
+        send.to: [federation.output(send, cfg.scenario.origin)]
+        for send in federation.config.send}
+    service = NodeService(cfg.scenario, sources, zones=zones, sites=sites, ground=ground,
                        engine=EngineConfig(window_s=cfg.window_s), journal=journal,
                        store=store, alert_sinks=sinks,
                        outputs=build_outputs(cfg.cot_outputs, cfg.geojson_outputs,
                                              cfg.scenario.origin),
                        release=cfg.release, home=cfg.home, store_for=store_for,
-                       access=Access(cfg.tokens, home=cfg.home))
+                       access=Access(cfg.tokens, home=cfg.home), view_outputs=view_outputs)
+    service.federation = federation
+    return service

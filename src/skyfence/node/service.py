@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -110,13 +110,16 @@ class NodeService:
                  clock: Callable[[], float] = time.time,
                  release: Releasability | None = None, home: str | None = None,
                  store_for: Callable[[str], Any] | None = None,
-                 access: Access | None = None) -> None:
+                 access: Access | None = None,
+                 view_outputs: Mapping[str, Sequence[PictureOutput]] | None = None) -> None:
         """``release``: partners and what is released to each (default: one partner,
         ``local``, owning everything). ``home``: the partner whose view ``engine``,
         ``hub``, ``store``, ``snapshot()``, ``outputs`` and ``alert_sinks`` are (the
         first partner by default). ``store``: the home view's store; ``store_for(key)``
         makes the other views' (None: they keep no history). ``access``: the API's
-        tokens (default none: every caller is the home partner's admin)."""
+        tokens (default none: every caller is the home partner's admin).
+        ``view_outputs``: partner → outputs of the view that partner receives (what is
+        sent *to* a partner, such as federation, is computed as its picture)."""
         self.scenario = scenario
         order = [s.id for s in scenario.sensors]
         self.release = release or Releasability.single(order)
@@ -129,13 +132,16 @@ class NodeService:
             view = View(key, scenario, sensors, partners, zones=zones, sites=sites,
                         ground=ground, config=engine,
                         store=store if is_home else (store_for(key) if store_for else None),
-                        outputs=outputs if is_home else (),
+                        outputs=[*(outputs if is_home else ()),
+                                 *(o for p in partners for o in (view_outputs or {}).get(p, ()))],
                         alert_sinks=alert_sinks if is_home else ())
             self.views[key] = view
             for p in partners:
                 self.view_of[p] = view
         self.home_view = self.view_of[self.home]
         self.access = access or Access((), home=self.home)
+        #: The node's broker connection (``skyfence.federation.nats.Federation``), if any.
+        self.federation: Any = None
         self.journal = journal
         self.clock = clock
         self.sources = {s.id: SourceState(source=s, ingest=Ingest.for_source(s, scenario))

@@ -1,0 +1,1 @@
+"""Federation between nodes: the pictures partners release to each other, over NATS."""

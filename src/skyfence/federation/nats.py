@@ -1,0 +1,231 @@
+"""Federation over NATS JetStream: each node sends each partner the picture released to
+it, and fuses what partners send it.
+
+Subjects and streams. A node speaking for partner ``S`` publishes the picture it
+releases to ``R`` on ``skyfence.S.R.tracks``. Each recipient ``R`` has one stream,
+``SKYFENCE_R``, holding ``skyfence.*.R.tracks``; its node reads it with one durable
+consumer per sender (``<node>-<S>``, filtered to ``skyfence.S.R.tracks``), acking each
+message once the node has taken it. A node that was down finds the messages it
+missed waiting, in order; the publisher names each message by sender, recipient and
+picture time (``Nats-Msg-Id``), so a repeated publish within the stream's duplicate
+window is stored once, and the receiver refuses a message not newer than the last it
+took from that sender.
+
+The broker enforces who reads what (:func:`partner_permissions`, and
+:func:`broker_config` writes a whole ``nats-server.conf``): a partner's user may
+publish only as itself (``skyfence.S.>``), may use the JetStream API only on its own
+stream, and receives its replies on an inbox prefix of its own (``_INBOX_S``), so it
+cannot subscribe to, create a consumer on, or overhear deliveries of what is
+addressed to another partner.
+
+Why NATS and not a protocol of our own: the broker gives authentication,
+per-subject permissions, TLS, persistence, replay from a position, and message-id
+deduplication; what is left here is the message (``skyfence.federation.codec``) and
+the wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from skyfence.errors import InputError
+from skyfence.federation.codec import FieldPolicy, encode_picture
+from skyfence.geo import Origin
+from skyfence.node.outputs import PictureOutput
+from skyfence.picture import Frame
+
+log = logging.getLogger("skyfence.federation")
+
+#: How long the broker remembers message ids to drop repeats (s).
+DUPLICATE_WINDOW_S = 120.0
+#: How long a stream keeps messages for a recipient that is down (s).
+MAX_AGE_S = 24 * 3600.0
+
+
+def subject(sender: str, recipient: str) -> str:
+    return f"skyfence.{sender}.{recipient}.tracks"
+
+
+def stream_name(recipient: str) -> str:
+    return f"SKYFENCE_{recipient}"
+
+
+def inbox_prefix(partner: str) -> str:
+    return f"_INBOX_{partner}"
+
+
+def partner_permissions(partner: str) -> dict[str, Any]:
+    """The NATS user permissions of a partner (``nats-server.conf`` syntax as a dict)."""
+    s = stream_name(partner)
+    return {
+        "publish": {"allow": [
+            f"skyfence.{partner}.*.tracks",
+            "$JS.API.INFO",
+            f"$JS.API.STREAM.INFO.{s}", f"$JS.API.STREAM.CREATE.{s}",
+            f"$JS.API.STREAM.UPDATE.{s}",
+            f"$JS.API.CONSUMER.CREATE.{s}", f"$JS.API.CONSUMER.CREATE.{s}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{s}.>", f"$JS.API.CONSUMER.INFO.{s}.>",
+            f"$JS.API.CONSUMER.MSG.NEXT.{s}.>", f"$JS.API.CONSUMER.DELETE.{s}.>",
+            f"$JS.ACK.{s}.>",
+        ]},
+        "subscribe": {"allow": [f"{inbox_prefix(partner)}.>"]},
+    }
+
+
+def broker_config(passwords: Mapping[str, str], *, host: str = "127.0.0.1", port: int = 4222,
+                  store_dir: str = "/var/lib/nats-server", max_payload: int = 8 << 20) -> str:
+    """A ``nats-server.conf`` with JetStream and one user per partner (``passwords``:
+    partner → password), each with :func:`partner_permissions`."""
+    users = [{"user": p, "password": pw, "permissions": partner_permissions(p)}
+             for p, pw in passwords.items()]
+    doc = {"host": host, "port": port, "max_payload": max_payload,
+           "jetstream": {"store_dir": store_dir},
+           "authorization": {"users": users}}
+    # JSON is valid nats-server configuration syntax.
+    return json.dumps(doc, indent=2)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send:
+    """Send ``to`` the picture released to it, at most once per ``period_s``."""
+
+    to: str
+    period_s: float = 1.0
+    policy: FieldPolicy = field(default_factory=FieldPolicy)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receive:
+    """Take ``sender``'s pictures; ``area`` (a box, see the codec) limits where its
+    tracks may be."""
+
+    sender: str
+    area: Mapping[str, float] | None = None
+
+    @property
+    def sensor(self) -> str:
+        """The sensor (kind ``track``) its tracks are in this node's scenario."""
+        return f"fed-{self.sender}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FederationConfig:
+    """``[federation]`` of node.toml: the broker, who this node speaks as, what it
+    sends to whom and whom it hears."""
+
+    url: str
+    partner: str
+    node: str
+    user: str | None = None
+    password: str | None = None
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    send: tuple[Send, ...] = ()
+    receive: tuple[Receive, ...] = ()
+
+
+class Federation:
+    """One node's connection to the broker."""
+
+    def __init__(self, config: FederationConfig) -> None:
+        self.config = config
+        self.nc: Any = None
+        self.js: Any = None
+        self.received: dict[str, int] = {}
+
+    async def connect(self) -> None:
+        import nats
+
+        cfg = self.config
+        tls = None
+        if cfg.cafile or cfg.url.startswith("tls://"):
+            tls = ssl.create_default_context(cafile=cfg.cafile)
+            if cfg.certfile:
+                tls.load_cert_chain(cfg.certfile, cfg.keyfile)
+        self.nc = await nats.connect(
+            cfg.url, name=f"skyfence {cfg.node}", user=cfg.user, password=cfg.password,
+            tls=tls, inbox_prefix=inbox_prefix(cfg.partner).encode(),
+            max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5)
+        self.js = self.nc.jetstream(timeout=5.0)
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            await self.nc.close()
+            self.nc = self.js = None
+
+    async def ensure_stream(self) -> None:
+        """This node's inbound stream (created if missing)."""
+        from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        me = self.config.partner
+        config = StreamConfig(name=stream_name(me), subjects=[subject("*", me)],
+                              storage=StorageType.FILE, discard=DiscardPolicy.OLD,
+                              max_age=MAX_AGE_S, duplicate_window=DUPLICATE_WINDOW_S)
+        try:
+            await self.js.stream_info(stream_name(me))
+        except NotFoundError:
+            await self.js.add_stream(config)
+
+    def output(self, send: Send, origin: Origin) -> FederationOutput:
+        return FederationOutput(self, send, origin)
+
+    async def receive(self, rec: Receive, deliver: Any, *, batch: int = 64) -> None:
+        """Fetch ``rec.sender``'s messages from this node's stream for ever, handing each
+        payload to ``await deliver(payload)`` and acking it after."""
+        from nats.errors import TimeoutError as NatsTimeout
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        me, node = self.config.partner, self.config.node
+        durable = f"{node}-{rec.sender}"
+        sub = await self.js.pull_subscribe(
+            subject(rec.sender, me), durable=durable, stream=stream_name(me),
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT,
+                                  deliver_policy=DeliverPolicy.ALL, ack_wait=30.0))
+        while True:
+            try:
+                msgs = await sub.fetch(batch, timeout=1.0)
+            except (TimeoutError, NatsTimeout):
+                continue
+            for msg in msgs:
+                await deliver(msg.data)
+                await msg.ack()
+                self.received[rec.sender] = self.received.get(rec.sender, 0) + 1
+
+
+class FederationOutput(PictureOutput):
+    """A view's picture, published to one partner's subject through JetStream."""
+
+    kind = "federation"
+
+    def __init__(self, federation: Federation, send: Send, origin: Origin) -> None:
+        super().__init__(f"federation[{send.to}]", send.period_s)
+        self.federation, self.send, self.origin = federation, send, origin
+        self.subject = subject(federation.config.partner, send.to)
+
+    async def _emit(self, frame: Frame, breaching: frozenset[int]) -> None:
+        cfg = self.federation.config
+        payload = await asyncio.to_thread(
+            encode_picture, frame, self.origin, sender=cfg.partner, recipient=self.send.to,
+            node=cfg.node, policy=self.send.policy)
+        if self.federation.js is None:
+            raise ConnectionError("not connected to the broker")
+        msg_id = f"{cfg.partner}.{self.send.to}.{round(frame.t * 1000)}"
+        await self.federation.js.publish(self.subject, payload,
+                                         headers={"Nats-Msg-Id": msg_id})
+
+
+def check_partner_id(value: str, where: str) -> str:
+    from skyfence.node.partners import _ID
+
+    if not _ID.fullmatch(value):
+        raise InputError(f"{value!r} cannot name a partner on the broker", field=where,
+                         fix="use a-z, 0-9, '_' and '-', at most 32 characters")
+    return value
