@@ -247,8 +247,15 @@ class NodeService:
             self.journal.append(t, self._index[sid], payload)
         before = len(st.ingest.rejected)
         det = st.ingest.feed(payload, t)
+        store = self.store if st.source.format == "skyfence-picture" else None
         for r in st.ingest.rejected[before:]:
             st.rejected[reason_key(r.reason)] += 1
+            if store is not None:
+                # What a partner node sent and we refused (forged, replayed, oversize,
+                # out of its area) goes on the record, not only in the counters.
+                store.audit(t, st.source.options.get("partner", sid),
+                                 "federation.rejected",
+                                 {"source": sid, "reason": r.reason, "offset": r.offset})
         del st.ingest.rejected[:]  # counted; the ingest need not keep them
         st.inputs += 1
         st.bytes_in += len(payload)
