@@ -94,12 +94,25 @@ TRANSPORTS = ("tcp-listen", "tcp-connect", "file")  # and "nats", for federation
 
 
 @dataclass(frozen=True, slots=True)
+class SourceTls:
+    """A TCP source over TLS. ``client_cafile``: a sensor must present a certificate
+    signed by this CA (mutual TLS: the sensor's identity), and, with ``client_names``,
+    one whose common name or DNS name is one of them."""
+
+    certfile: Path
+    keyfile: Path | None = None
+    client_cafile: Path | None = None
+    client_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SourceConfig:
     source: Source
     transport: str
     host: str = "127.0.0.1"
     port: int = 0
     path: Path | None = None
+    tls: SourceTls | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +245,11 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
         if transport == "file" and fpath is None:
             raise r.fail(f"{where}.path", "missing", "a file source needs path = \"…\"")
         options = r.get(s, "options", dict, where, {})
+        tls = _source_tls(r, s, where, transport, base)
         sources.append(SourceConfig(
             source=Source(id=sid, format=fmt, sensor=sensor, options=dict(options)),
             transport=transport, host=r.get(s, "host", str, where, "127.0.0.1"), port=port,
-            path=None if fpath is None else base / fpath))
+            path=None if fpath is None else base / fpath, tls=tls))
     def opt_path(t: dict[str, Any], key: str, where: str) -> Path | None:
         v = r.get(t, key, str, where)
         return None if v is None else base / v
@@ -405,6 +419,39 @@ def _federation(r: _Reader, t: dict[str, Any], release: Releasability | None, ho
     return FederationConfig(url=url, partner=me, node=r.get(t, "node", str, "federation", node),
                             user=r.get(t, "user", str, "federation", me), password=password,
                             send=tuple(sends), receive=tuple(receives), **files)
+
+
+def _source_tls(r: _Reader, s: dict[str, Any], where: str, transport: str, base: Path
+                ) -> SourceTls | None:
+    t = r.get(s, "tls", dict, where)
+    if t is None:
+        return None
+    where = f"{where}.tls"
+    if transport != "tcp-listen":
+        raise r.fail(where, f"a {transport} source has no TLS",
+                     "TLS is for tcp-listen sources (sensors connect to the node)")
+    unknown = sorted(set(t) - {"certfile", "keyfile", "client_cafile", "client_names"})
+    if unknown:
+        raise r.fail(f"{where}.{unknown[0]}", "unknown key",
+                     "use certfile, keyfile, client_cafile, client_names")
+    files: dict[str, Path | None] = {}
+    for key in ("certfile", "keyfile", "client_cafile"):
+        v = r.get(t, key, str, where, required=key == "certfile")
+        files[key] = None if v is None else base / v
+        if files[key] is not None and not files[key].is_file():  # type: ignore[union-attr]
+            raise r.fail(f"{where}.{key}", f"{files[key]} does not exist",
+                         "give the path of a PEM file")
+    names = r.get(t, "client_names", list, where, [])
+    if names and files["client_cafile"] is None:
+        raise r.fail(f"{where}.client_cafile", "missing",
+                     "client_names need client_cafile: the CA of the sensors' certificates")
+    if not all(isinstance(n, str) and n for n in names):
+        raise r.fail(f"{where}.client_names", "is not a list of names",
+                     'give e.g. client_names = ["radar1.police.example"]')
+    certfile = files["certfile"]
+    assert certfile is not None
+    return SourceTls(certfile=certfile, keyfile=files["keyfile"],
+                     client_cafile=files["client_cafile"], client_names=tuple(names))
 
 
 def _release(r: _Reader, doc: dict[str, Any], node: dict[str, Any],

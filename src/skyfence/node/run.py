@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from skyfence.node.config import NodeConfig, SourceConfig
+from skyfence.node.config import NodeConfig, SourceConfig, SourceTls
 from skyfence.node.service import NodeService
 from skyfence.pipeline import batch_bounds
 from skyfence.scenario import Scenario
@@ -34,11 +35,40 @@ log = logging.getLogger("skyfence.node")
 # --------------------------------------------------------------------------- sources
 
 
+def source_ssl(tls: SourceTls) -> ssl.SSLContext:
+    """The server TLS context of a source: our certificate, and with ``client_cafile``
+    the sensors' certificates required and checked against that CA."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(tls.certfile), None if tls.keyfile is None else str(tls.keyfile))
+    if tls.client_cafile is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(str(tls.client_cafile))
+    return ctx
+
+
+def _peer_names(cert: Any) -> set[str]:
+    """Common names and DNS names of a peer certificate (``getpeercert()``)."""
+    names = {v for rdn in (cert or {}).get("subject", ()) for k, v in rdn if k == "commonName"}
+    names |= {v for k, v in (cert or {}).get("subjectAltName", ()) if k == "DNS"}
+    return names
+
+
 async def tcp_listen(service: NodeService, sc: SourceConfig,
                      on_port: Callable[[int], object] | None = None) -> None:
     busy = asyncio.Lock()
+    tls = sc.tls
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if tls is not None and tls.client_names:
+            names = _peer_names(writer.get_extra_info("peercert"))
+            if not names & set(tls.client_names):
+                # A sensor that is not the one this source is for: refused, counted,
+                # audited.
+                service.refuse_connection(sc.source.id, f"certificate names {sorted(names)} "
+                                          f"are not among {list(tls.client_names)}")
+                writer.close()
+                return
         if busy.locked():
             writer.close()
             return
@@ -55,7 +85,8 @@ async def tcp_listen(service: NodeService, sc: SourceConfig,
                     await writer.wait_closed()
             service.source_down(sc.source.id, "sensor disconnected")
 
-    server = await asyncio.start_server(handle, sc.host, sc.port)
+    server = await asyncio.start_server(handle, sc.host, sc.port,
+                                        ssl=None if tls is None else source_ssl(tls))
     if on_port is not None:
         on_port(server.sockets[0].getsockname()[1])
     async with server:

@@ -207,6 +207,15 @@ class NodeService:
             raise KeyError(f"unknown source {source_id!r}")
         await self._queue.put((source_id, payload, self.clock() if t is None else t))
 
+    def refuse_connection(self, source_id: str, why: str) -> None:
+        """A connection to a source that failed its authentication: counted as a
+        rejection of the source and written to the audit log."""
+        st = self.sources[source_id]
+        st.rejected["unauthenticated sensor"] += 1
+        if self.store is not None:
+            self.store.audit(self.clock(), "", "source.refused",
+                             {"source": source_id, "reason": why})
+
     def source_down(self, source_id: str, why: str) -> None:
         st = self.sources[source_id]
         st.status, st.detail = "down", why
