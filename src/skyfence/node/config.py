@@ -41,6 +41,11 @@ storage, outputs — validated at start with errors that name the key and the fi
     transport = "tcp-listen"       # tcp-listen | tcp-connect | file
     host = "0.0.0.0"
     port = 7001
+    [sources.tls]                  # optional, tcp-listen: TLS, and the sensor's own
+    certfile = "node.pem"          # certificate required (mutual TLS)
+    keyfile = "node.key"
+    client_cafile = "sensors-ca.pem"
+    client_names = ["radar1.police.example"]
 
     [zones]
     files = ["zones.geojson"]
