@@ -1,12 +1,14 @@
 """Releasability through fusion: what a partner receives is computed from the sensors
 released to it alone. Adding, removing or changing any data of a sensor not released
-to partner P leaves P's stream (every update and alert event) and its snapshot
-bit-identical."""
+to partner P leaves P's stream (every update and alert event), its snapshot and its
+stored history and alerts bit-identical."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from skyfence.errors import InputError
 from skyfence.node.partners import Partner, Releasability
 from skyfence.node.service import NodeService
 from skyfence.pipeline import batch_bounds
+from skyfence.store.sqlite import SqliteStore
 from skyfence.types import Detections
 from skyfence.zones import HeightReference, Limit, Polygon, Restriction, Volume, Zone
 
@@ -39,14 +42,24 @@ def run() -> sim.SimResult:  # type: ignore[name-defined]
     return sim.build("fusion", n_targets=12, seed=4, duration_s=14.0)
 
 
-def _stream(result: Any, release: Releasability, partner: str, det: Detections
-            ) -> tuple[list[str], str]:
+def _stream(result: Any, release: Releasability, partner: str, det: Detections,
+            store_dir: Path | None = None) -> tuple[list[str], str] | tuple[list[str], str, str]:
     """Feed ``det`` scan by scan through a service's engine path, as ``run`` does (one
-    step per input, a tick after each); P's stream messages and snapshot as JSON."""
+    step per input, a tick after each); P's stream messages and snapshot as JSON (and,
+    with ``store_dir``, what P's store holds: its track history and alert records)."""
     sc = result.scenario
+    stores: dict[str, SqliteStore] = {}
+
+    def store_for(key: str) -> SqliteStore:
+        assert store_dir is not None
+        stores[key] = SqliteStore(store_dir / f"{key}.db")
+        return stores[key]
+
     service = NodeService(sc, [Source(id=s.id, format="jsonl", sensor=s.id)
                                for s in sc.sensors],
-                          zones=[_zone(sc.origin)], release=release)
+                          zones=[_zone(sc.origin)], release=release,
+                          store=None if store_dir is None else store_for("home"),
+                          store_for=None if store_dir is None else store_for)
     sub = service.view(partner).hub.subscribe(last_seq=0)
     for a, b in zip(*batch_bounds(det.t), strict=True):
         for s in np.unique(det.sensor[a:b]).tolist():
@@ -59,10 +72,20 @@ def _stream(result: Any, release: Releasability, partner: str, det: Detections
     service._publish(service._step(Detections.empty(), end, None))
     msgs = []
     while not sub.queue.empty():
-        msgs.append(json.dumps(sub.queue.get_nowait(), sort_keys=True))
+        msgs.append(json.dumps(dict(sub.queue.get_nowait()), sort_keys=True))
     snap = json.dumps(service.snapshot(partner), sort_keys=True)
+    store = service.view(partner).store
+    if store is None:
+        service.close()
+        return msgs, snap
+    store.flush()
+    t0, t1 = float(det.t.min()) - 10.0, float(det.t.max()) + 10.0
+    history = store.history_in_area((-180.0, -90.0, 180.0, 90.0), since_t=t0, until_t=t1)
+    alerts = store.alerts(limit=10_000)
+    for a in alerts:
+        a.pop("run", None)  # a counter of the store's openings, not of the data
     service.close()
-    return msgs, snap
+    return msgs, snap, json.dumps([history, alerts], sort_keys=True, default=str)
 
 
 def _tamper(det: Detections, sensors: list[int], how: str, rng: np.random.Generator
@@ -100,13 +123,16 @@ def test_data_not_released_to_a_partner_never_changes_what_it_receives(
     else:
         hidden_how = data.draw(st.sampled_from(["remove", "move", "add"]), label="how")
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    base = _stream(run, rel, partner, run.detections)
-    changed = run.detections if not hidden else _tamper(run.detections, hidden, hidden_how, rng)
-    assert _stream(run, rel, partner, changed) == base
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+        base = _stream(run, rel, partner, run.detections, Path(one))
+        changed = (run.detections if not hidden
+                   else _tamper(run.detections, hidden, hidden_how, rng))
+        assert _stream(run, rel, partner, changed, Path(two)) == base
     # And the partner's picture is not empty when something is released to it: the
     # test compares pictures, not two empty streams.
     if rel.sensors_for(partner, ids):
         assert any('"tracks": [{' in m for m in base[0])
+        assert len(json.loads(base[2])[0]) > 50  # and stored history to compare
 
 
 def test_a_released_sensor_does_change_the_picture(run: Any) -> None:
