@@ -62,7 +62,7 @@ def test_a_good_config(tmp_path: Path) -> None:
     ("port = 7001", "port = 70001", "sources[0].port", "1–65535"),
     ('transport = "tcp-listen"', 'transport = "pigeon"', "sources[0].transport", "tcp-listen"),
     ("window_s = 0.5", 'window_s = "fast"', "node.window_s", "give a int or float"),
-    ("[http]", "[htp]", "htp", "use http, node, outputs, partners"),
+    ("[http]", "[htp]", "htp", "use federation, http, node, outputs, partners"),
 ])
 def test_bad_keys_are_named(tmp_path: Path, old: str, new: str, key: str, fix: str) -> None:
     assert old in GOOD
