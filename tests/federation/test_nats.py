@@ -7,17 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from skyfence import sim
 from skyfence.adapters.journal import Source
@@ -26,7 +20,6 @@ from skyfence.federation.nats import (
     FederationConfig,
     Receive,
     Send,
-    broker_config,
     stream_name,
     subject,
 )
@@ -36,41 +29,7 @@ from skyfence.node.run import jsonl_payloads
 from skyfence.node.service import NodeService
 from skyfence.scenario import Scenario, SensorSpec
 
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
-PASSWORDS = {"police": "pw-police", "army": "pw-army", "airport": "pw-airport"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[str]:
-    """A nats-server of our own (the partners' users and permissions), on a free port."""
-    assert Path(NATS_SERVER).exists(), "nats-server is missing: apt-get install nats-server"
-    port = _free_port()
-    conf = tmp_path / "nats.conf"
-    conf.write_text(broker_config(PASSWORDS, port=port, store_dir=str(tmp_path / "js")))
-    proc = subprocess.Popen([NATS_SERVER, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10.0
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                _, err = proc.communicate()
-                raise RuntimeError(f"nats-server did not start: {err!r}") from None
-            time.sleep(0.05)
-    yield f"nats://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
-    if proc.stderr is not None:
-        proc.stderr.close()
+from .conftest import Broker
 
 
 def _fed_sensor(sender: str) -> SensorSpec:
@@ -95,7 +54,7 @@ class Node:
         self.service.close()
 
 
-async def _node(url: str, partner: str, scenario: Scenario, *, send: tuple[Send, ...] = (),
+async def _node(broker: Broker, partner: str, scenario: Scenario, *, send: tuple[Send, ...] = (),
                 receive: tuple[Receive, ...] = (), release: Releasability | None = None,
                 name: str | None = None) -> Node:
     """A node speaking for ``partner``: its own sensors, plus a ``fed-<sender>`` track
@@ -107,8 +66,8 @@ async def _node(url: str, partner: str, scenario: Scenario, *, send: tuple[Send,
         release = Releasability(release.partners,
                                 {**release.owner, **{s.id: home for s in fed_sensors}},
                                 dict(release.release))
-    fed = Federation(FederationConfig(url=url, partner=partner, node=name or partner,
-                                      user=partner, password=PASSWORDS[partner],
+    fed = Federation(FederationConfig(url=broker.url, partner=partner, node=name or partner,
+                                      user=partner, password=broker.passwords[partner],
                                       send=send, receive=receive))
     await fed.connect()
     await fed.ensure_stream()
@@ -150,7 +109,7 @@ def _lat_lon(rows: list[dict[str, Any]]) -> np.ndarray:
     return np.array([[r["lat_deg"], r["lon_deg"]] for r in rows])
 
 
-def test_three_partners_share_what_each_releases(broker: str) -> None:
+def test_three_partners_share_what_each_releases(broker: Broker) -> None:
     r = sim.build("spread", n_targets=6, seed=2, duration_s=20.0)
     sc = replace(r.scenario, name="police-hq")
     payloads = jsonl_payloads(sc, r.detections)
@@ -191,7 +150,7 @@ def test_three_partners_share_what_each_releases(broker: str) -> None:
     assert airport_view["tracks"] == [] and at_airport["tracks"] == [] and to_airport == []
 
 
-def test_the_broker_refuses_what_is_not_addressed_to_a_partner(broker: str) -> None:
+def test_the_broker_refuses_what_is_not_addressed_to_a_partner(broker: Broker) -> None:
     import nats
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.errors import Error as JsError
@@ -199,11 +158,11 @@ def test_the_broker_refuses_what_is_not_addressed_to_a_partner(broker: str) -> N
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
         # airport's stream exists (its node made it), with something in it.
-        airport = Federation(FederationConfig(url=broker, partner="airport", node="ap",
+        airport = Federation(FederationConfig(url=broker.url, partner="airport", node="ap",
                                               user="airport", password="pw-airport"))
         await airport.connect()
         await airport.ensure_stream()
-        police = Federation(FederationConfig(url=broker, partner="police", node="po",
+        police = Federation(FederationConfig(url=broker.url, partner="police", node="po",
                                              user="police", password="pw-police"))
         await police.connect()
         await police.js.publish(subject("police", "airport"), b"{}",
@@ -213,7 +172,7 @@ def test_the_broker_refuses_what_is_not_addressed_to_a_partner(broker: str) -> N
         async def on_error(err: Exception) -> None:
             errors.append(str(err))
 
-        army = await nats.connect(broker, user="army", password="pw-army",
+        army = await nats.connect(broker.url, user="army", password="pw-army",
                                   inbox_prefix=b"_INBOX_army", error_cb=on_error)
         js = army.jetstream(timeout=2.0)
         # A plain subscription to another partner's subject.
@@ -238,7 +197,7 @@ def test_the_broker_refuses_what_is_not_addressed_to_a_partner(broker: str) -> N
         await asyncio.sleep(0.5)
         out["got"], out["errors"] = got, errors
         # And reading one's own stream works: army's own stream, its own consumer.
-        mine = Federation(FederationConfig(url=broker, partner="army", node="ar",
+        mine = Federation(FederationConfig(url=broker.url, partner="army", node="ar",
                                            user="army", password="pw-army"))
         await mine.connect()
         await mine.ensure_stream()
@@ -258,7 +217,7 @@ def test_the_broker_refuses_what_is_not_addressed_to_a_partner(broker: str) -> N
     assert out["own"] == "SKYFENCE_army"
 
 
-def test_a_node_that_was_down_catches_up_without_loss_or_duplicates(broker: str) -> None:
+def test_a_node_that_was_down_catches_up_without_loss_or_duplicates(broker: Broker) -> None:
     r = sim.build("spread", n_targets=4, seed=5, duration_s=30.0)
     sc = r.scenario
     payloads = jsonl_payloads(sc, r.detections)
