@@ -299,3 +299,26 @@ def test_partner_rows_without_their_states_are_refused() -> None:
                      z=np.array([[100.0, 200.0, 300.0]]), R=np.eye(3)[None] * 100.0)
     with pytest.raises(SkyfenceError, match="partner tracks"):
         tracker.step(det)
+
+
+def test_the_rf_emitter_flag_lasts_while_direction_finders_hear_the_track() -> None:
+    """Heard for 20 s, then silent (the link switched off): the flag holds for
+    ``rf_emitter_hold_s`` after the last bearing, then goes."""
+    rng = np.random.default_rng(3)
+    sensors = (RADAR, *RF)
+    tracker = Tracker.from_scenario(Scenario(name="rf", origin=ORIGIN, sensors=sensors))
+    hold = tracker.config.rf_emitter_hold_s
+    flagged: dict[int, bool] = {}
+    for k in range(70):
+        for i, s in enumerate(sensors):
+            if s.kind == "bearing" and k >= 20:
+                continue
+            t = T0 + k + 0.1 * i
+            p = np.array([-2000.0 + 30.0 * k, 800.0, 150.0])
+            det = Detections(t=np.array([t]), sensor=np.array([i], np.int32),
+                             z=_measure(s, p, rng)[None], R=s.R[None].copy())
+            u = tracker.step(det)
+        live = u.tracks.status != TrackStatus.TENTATIVE
+        flagged[k] = bool(live.any() and (u.tracks.flags[live] & TrackFlag.RF_EMITTER).all())
+    assert flagged[10] and flagged[19] and flagged[int(19 + hold) - 1]
+    assert not flagged[int(19 + hold) + 2] and not flagged[69]

@@ -116,6 +116,8 @@ class TrackerConfig:
     claim_gate_m: float = 150.0
     #: A track seen only by cooperative reports for this long is flagged cooperative-only.
     cooperative_only_after_s: float = 3.0
+    #: A track is an RF emitter while a direction finder has heard it within this long.
+    rf_emitter_hold_s: float = 30.0
 
     def __post_init__(self) -> None:
         k = len(self.models)
@@ -232,13 +234,14 @@ class Tracker:
         self.miss_evidence = np.empty(n)
         self.claim_miss_since = np.empty(n)
         self.t_sensed = np.empty(n)
+        self.t_rf = np.empty(n)
         # IMM-combined estimate, refreshed whenever x, P or mu of a row change.
         self.xc = np.empty((n, STATE_DIM))
         self.Pc = np.empty((n, STATE_DIM, STATE_DIM))
 
     _ARRAYS = ("id", "x", "P", "mu", "status", "t_first", "t_last", "hits", "misses", "looks",
                "score", "q_scale", "xc", "Pc", "identity", "category", "sources",
-               "miss_evidence", "claim_miss_since", "t_sensed")
+               "miss_evidence", "claim_miss_since", "t_sensed", "t_rf")
 
     def _keep(self, mask: NDArray[np.bool_]) -> None:
         for name in self._ARRAYS:
@@ -310,7 +313,9 @@ class Tracker:
                            | (t - self.claim_miss_since >= cfg.spoof_after_s))
         unsensed = np.isnan(self.t_sensed) | (t - self.t_sensed >= cfg.cooperative_only_after_s)
         coop_only = claimed & unsensed & (t - self.t_first >= cfg.cooperative_only_after_s)
-        rf = (self.sources & self._rf_sensors) != 0
+        # Heard by a direction finder lately: a drone's radio link. A bearing once
+        # given to a track by mistake (a crossing, a neighbour) must not mark it for life.
+        rf = t - self.t_rf <= cfg.rf_emitter_hold_s
         flags = np.zeros(len(self), dtype=np.uint16)
         flags[spoof] |= np.uint16(TrackFlag.SPOOF_SUSPECT)
         flags[coop_only] |= np.uint16(TrackFlag.COOPERATIVE_ONLY)
@@ -411,6 +416,8 @@ class Tracker:
             self.misses[at] = 0
             self.t_last[at] = t
             self.sources[at] |= self._bit[sensor]
+            if model.modality == "rf":
+                self.t_rf[at] = t
             hit = np.zeros(n, dtype=bool)
             hit[at] = True
             looked = visible | hit
@@ -671,6 +678,10 @@ class Tracker:
                 self._initiate(pos, cov, t, sensor=sensor)
                 self.sources[-rows.size:] |= (self._bit[sensor]
                                               | self._bit[self._pending_sensor[others[cols]]])
+                rf_pair = (model.modality == "rf") | np.array(
+                    [self.sensors[k].modality == "rf" for k in range(len(self.sensors))],
+                    dtype=bool)[self._pending_sensor[others[cols]]]
+                self.t_rf[-rows.size:] = np.where(rf_pair, t, np.nan)
                 used[rows] = True
                 gone = np.ones(self._pending_t.size, dtype=bool)
                 gone[others[cols]] = False
@@ -915,6 +926,7 @@ class Tracker:
             miss_evidence=np.zeros(m),
             claim_miss_since=np.full(m, np.nan),
             t_sensed=np.full(m, np.nan if model.cooperative else t),
+            t_rf=np.full(m, t if model.modality == "rf" else np.nan),
         )
         if self.t is None:
             self.t = t
