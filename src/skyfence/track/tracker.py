@@ -375,6 +375,15 @@ class Tracker:
                     p_see[rows], cut[rows] = self._visibility(model, rows)
                     visible[rows] &= p_see[rows] > 0.9
             ti, dj, d2, logdet = self._gate_pairs(model, gate, z, R)
+            if not (model.cooperative or partner) and ti.size and math.isfinite(
+                    model.max_range_m):
+                # A sensor does not measure what is beyond its reach: a bearing lines up
+                # with tracks far past a direction finder's range as well as with the
+                # one it heard. Kept: tracks that may be in reach (3σ).
+                rng = np.linalg.norm(self.xc[ti, :3] - self._sensor_pos[sensor], axis=1)
+                sd = np.sqrt(np.trace(self.Pc[ti, :3, :3], axis1=1, axis2=2))
+                keep = rng - 3.0 * sd <= model.max_range_m
+                ti, dj, d2, logdet = ti[keep], dj[keep], d2[keep], logdet[keep]
             if (model.cooperative or partner) and ti.size:
                 # A report never goes to a track that carries another identity.
                 keep = (self.identity[ti] == "") | (self.identity[ti] == identity[dj])
