@@ -64,6 +64,14 @@ class FieldPolicy:
 def encode_picture(frame: Frame, origin: Origin, *, sender: str, recipient: str,
                    node: str, policy: FieldPolicy | None = None) -> bytes:
     """The shown tracks of ``frame`` (ENU at ``origin``) as a message for ``recipient``."""
+    return picture_message(encode_tracks(frame, origin, policy), sender=sender,
+                           recipient=recipient, node=node, t=frame.t)
+
+
+def encode_tracks(frame: Frame, origin: Origin, policy: FieldPolicy | None = None) -> bytes:
+    """The ``tracks`` object of a message: all of the encoding's work, and the same for
+    every recipient with the same ``policy``, so that a node sending one picture to
+    several partners encodes it once (:func:`picture_message` adds the envelope)."""
     pol = policy or FieldPolicy()
     tr = frame.tracks
     shown = (tr.status != 0) & np.isfinite(tr.x[:, :6]).all(axis=1)
@@ -80,17 +88,22 @@ def encode_picture(frame: Frame, origin: Origin, *, sender: str, recipient: str,
     Pe = 0.5 * (Pe + np.swapaxes(Pe, 1, 2))
     names = np.asarray(CLASSES)[frame.classes.label[shown].astype(np.intp)]
     ident = tr.identity[shown] if pol.identity else np.full(int(shown.sum()), "")
-    body = {
-        "v": VERSION, "from": sender, "to": recipient, "node": node, "t": frame.t,
-        "tracks": {
-            "id": tr.id[shown].tolist(),
-            "x": np.hstack([pos, vel]).tolist(),
-            "P": Pe[:, _IU[0], _IU[1]].tolist(),
-            "class": names.tolist(),
-            "identity": ident.tolist(),
-        },
+    tracks = {
+        "id": tr.id[shown].tolist(),
+        "x": np.hstack([pos, vel]).tolist(),
+        "P": Pe[:, _IU[0], _IU[1]].tolist(),
+        "class": names.tolist(),
+        "identity": ident.tolist(),
     }
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    return json.dumps(tracks, separators=(",", ":"), allow_nan=False).encode()
+
+
+def picture_message(tracks: bytes, *, sender: str, recipient: str, node: str,
+                    t: float) -> bytes:
+    """A whole message: the envelope around ``tracks`` (from :func:`encode_tracks`)."""
+    head = json.dumps({"v": VERSION, "from": sender, "to": recipient, "node": node, "t": t},
+                      separators=(",", ":"), allow_nan=False).encode()
+    return b"".join((head[:-1], b',"tracks":', tracks, b"}"))
 
 
 def _snap(pos: F64, P: F64, size_m: float) -> tuple[F64, F64]:

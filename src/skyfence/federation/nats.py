@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skyfence.errors import InputError
-from skyfence.federation.codec import FieldPolicy, encode_picture
+from skyfence.federation.codec import FieldPolicy, encode_tracks, picture_message
 from skyfence.geo import Origin
 from skyfence.node.outputs import PictureOutput
 from skyfence.picture import Frame
@@ -139,6 +139,9 @@ class Federation:
         self.nc: Any = None
         self.js: Any = None
         self.received: dict[str, int] = {}
+        # The last pictures encoded (frame, origin, policy, the encoding's task): the
+        # same frame goes to every partner of a view, and is encoded once for them all.
+        self._encoded: list[tuple[Frame, Origin, FieldPolicy, asyncio.Future[bytes]]] = []
 
     async def connect(self) -> None:
         import nats
@@ -177,6 +180,18 @@ class Federation:
     def output(self, send: Send, origin: Origin) -> FederationOutput:
         return FederationOutput(self, send, origin)
 
+    async def encoded_tracks(self, frame: Frame, origin: Origin, policy: FieldPolicy) -> bytes:
+        """``frame``'s tracks encoded for ``policy`` (:func:`encode_tracks`, on a worker
+        thread), once for every output that sends that frame under that policy."""
+        done = next((d for f, o, p, d in self._encoded
+                     if f is frame and o == origin and p == policy), None)
+        if done is None:
+            done = asyncio.ensure_future(asyncio.to_thread(encode_tracks, frame, origin, policy))
+            # The outputs of a view take each frame one after the other: a few suffice.
+            self._encoded = [(frame, origin, policy, done), *self._encoded[:3]]
+        # Shielded: one output cancelled must not cancel the others' encoding.
+        return await asyncio.shield(done)
+
     async def receive(self, rec: Receive, deliver: Any, *, batch: int = 64) -> None:
         """Fetch ``rec.sender``'s messages from this node's stream for ever, handing each
         payload to ``await deliver(payload)`` and acking it after."""
@@ -189,15 +204,20 @@ class Federation:
             subject(rec.sender, me), durable=durable, stream=stream_name(me),
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT,
                                   deliver_policy=DeliverPolicy.ALL, ack_wait=30.0))
+        size = 1
         while True:
             try:
-                msgs = await sub.fetch(batch, timeout=1.0)
+                msgs = await sub.fetch(size, timeout=1.0)
             except (TimeoutError, NatsTimeout):
                 continue
             for msg in msgs:
                 await deliver(msg.data)
                 await msg.ack()
                 self.received[rec.sender] = self.received.get(rec.sender, 0) + 1
+            # A pull of several that finds nothing waiting holds what then arrives until
+            # it fills or expires (up to its 1 s): several only while the stream says
+            # more are waiting (catching up); else one, handed over as soon as it comes.
+            size = batch if msgs and msgs[-1].metadata.num_pending > 0 else 1
 
 
 class FederationOutput(PictureOutput):
@@ -212,9 +232,9 @@ class FederationOutput(PictureOutput):
 
     async def _emit(self, frame: Frame, breaching: frozenset[int]) -> None:
         cfg = self.federation.config
-        payload = await asyncio.to_thread(
-            encode_picture, frame, self.origin, sender=cfg.partner, recipient=self.send.to,
-            node=cfg.node, policy=self.send.policy)
+        tracks = await self.federation.encoded_tracks(frame, self.origin, self.send.policy)
+        payload = picture_message(tracks, sender=cfg.partner, recipient=self.send.to,
+                                  node=cfg.node, t=frame.t)
         if self.federation.js is None:
             raise ConnectionError("not connected to the broker")
         msg_id = f"{cfg.partner}.{self.send.to}.{round(frame.t * 1000)}"
