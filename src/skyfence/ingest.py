@@ -98,27 +98,30 @@ class Ingest:
     def feed(self, payload: bytes, t: float) -> Detections:
         out = (self.decoder.feed(payload, t=t)  # type: ignore[call-arg]
                if self._takes_time else self.decoder.feed(payload))
-        return self._detections(out)
+        return self._detections(out, t)
 
     def close(self) -> Detections:
         return self._detections(self.decoder.close())
 
-    def _detections(self, out: list[Message | Rejected]) -> Detections:
+    def _detections(self, out: list[Message | Rejected], t: float | None = None
+                    ) -> Detections:
         self.rejected.extend(m for m in out if isinstance(m, Rejected))
         messages = [m for m in out if not isinstance(m, Rejected)]
         if not messages:
             return Detections.empty()
-        return to_detections(messages, self.scenario, self.sensor)
+        return to_detections(messages, self.scenario, self.sensor, t_receive=t)
 
 
-def to_detections(messages: list[Message], scenario: Scenario, sensor: int) -> Detections:
+def to_detections(messages: list[Message], scenario: Scenario, sensor: int, *,
+                  t_receive: float | None = None) -> Detections:
     """The detections among a decoder's messages, for the sensor at index ``sensor``.
 
     Position reports — ADS-B and Remote ID positions (which carry a ``report``), ASTERIX
     CAT021 reports (``to_position()``) — become positions of that sensor; ASTERIX CAT048
     plots become detections of the radar their SAC/SIC names; JSON Lines detections
-    name their own sensor. Other messages (identification, status, acknowledgements)
-    carry no detection.
+    name their own sensor; a partner node's picture becomes partner tracks, carried
+    forward to ``t_receive`` (see ``PartnerPicture.detections``). Other messages
+    (identification, status, acknowledgements) carry no detection.
     """
     from skyfence.adapters.base import position_detections
     from skyfence.adapters.jsonl import JsonDetection, jsonl_detections
@@ -141,7 +144,7 @@ def to_detections(messages: list[Message], scenario: Scenario, sensor: int) -> D
         elif type(m).__name__ == "RadarPlot":
             plots.append(m)
         elif isinstance(m, PartnerPicture):
-            parts.append(m.detections(scenario, sensor))
+            parts.append(m.detections(scenario, sensor, t_receive))
     if reports:
         parts.append(position_detections(reports, scenario.origin, sensor))
     if lines:

@@ -60,3 +60,39 @@ def test_pictures_in_rejections_counted_and_audited(tmp_path: Path) -> None:
     actions = [(a["who"], a["action"], a["detail"]["reason"].split(":")[0]) for a in audit]
     assert ("police", "federation.rejected", "forged sender") in actions
     assert ("police", "federation.rejected", "replayed or reordered") in actions
+
+
+def test_a_late_picture_is_carried_to_its_arrival_not_dropped(tmp_path: Path) -> None:
+    """A node with a radar of its own and a 1 s window takes a partner's pictures that
+    arrive 2.5 s after their time, when the node's own scans after it have gone through:
+    carried forward to their arrival, none is late."""
+    r = sim.build("spread", n_targets=6, seed=8, duration_s=15.0)
+    tracker, picture = Tracker.from_scenario(r.scenario), Picture.for_scenario(r.scenario)
+    pictures = []
+    bounds = list(zip(*batch_bounds(r.detections.t), strict=True))
+    for a, b in bounds:
+        frame = picture.update(tracker.step(r.detections.take(slice(a, b))))
+        pictures.append((frame.t, encode_picture(frame, r.scenario.origin, sender="police",
+                                                 recipient="army", node="hq")))
+    fed = SensorSpec(id="fed-police", kind="track", position_enu_m=(0.0, 0.0, 0.0), pd=1.0,
+                     noise_std=(math.nan, math.nan, math.nan))
+    sc = replace(r.scenario, sensors=(*r.scenario.sensors, fed))
+    service = NodeService(sc, [
+        Source(id="radar", format="jsonl", sensor="radar"),
+        Source(id="fed-police", format="skyfence-picture", sensor="fed-police",
+               options={"partner": "police", "recipient": "army"})])
+    # The radar's own scans straight in, the partner's pictures 2.5 s after their time.
+    events = [(float(r.detections.t[a]) + 0.05, "radar", r.detections.take(slice(a, b)))
+              for a, b in bounds]
+    events += [(t + 2.5, "fed-police", payload) for t, payload in pictures]
+    events.sort(key=lambda e: e[0])
+    for t, sid, item in events:
+        det = (service._decode(sid, item, t) if isinstance(item, bytes) else item)
+        service._publish(service._step(det, t, t))
+    service._publish(service._step(Detections.empty(), events[-1][0] + 5.0, None))
+    snap = service.snapshot()
+    late = service.engine.late
+    service.close()
+    assert late == 0
+    # One track per drone: the partner's tracks fused into the radar's, not beside them.
+    assert 5 <= len(snap["tracks"]) <= 8

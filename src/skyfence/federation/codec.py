@@ -50,6 +50,10 @@ VERSION = 1
 #: Largest message accepted (bytes): 10,000 tracks fit.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 _IU = np.triu_indices(6)
+#: Carrying a partner's track forward to its arrival: white-acceleration noise
+#: (m²/s³; a manoeuvring drone), and the longest carry (s).
+RETIME_Q = 10.0
+RETIME_MAX_S = 10.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,8 +145,18 @@ class PartnerPicture:
         return {"from": self.sender, "to": self.recipient, "node": self.node, "t": self.t,
                 "tracks": int(self.id.size)}
 
-    def detections(self, scenario: Scenario, sensor: int) -> Detections:
-        """The tracks as partner-track rows of ``sensor``, in ``scenario``'s frame."""
+    def detections(self, scenario: Scenario, sensor: int, t_receive: float | None = None
+                   ) -> Detections:
+        """The tracks as partner-track rows of ``sensor``, in ``scenario``'s frame.
+
+        With ``t_receive`` (when the node received the message), each state is
+        predicted to that time — constant velocity, with ``RETIME_Q`` process noise
+        — and the rows carry it: a partner's picture is always some hundreds of
+        milliseconds old when it arrives (the sender's reorder window, the
+        transport), so at its own time it would fall behind the receiver's window
+        and be dropped as late; a track estimate, unlike a measurement, can be
+        carried forward. Not beyond ``RETIME_MAX_S``: older pictures keep their time.
+        """
         origin = scenario.origin
         n = self.id.size
         R = origin.rotation
@@ -150,9 +164,20 @@ class PartnerPicture:
         T[:3, :3] = T[3:, 3:] = R  # ENU = T @ ECEF
         x = np.hstack([origin.ecef_to_enu(self.x[:, :3]), self.x[:, 3:6] @ R.T])
         P = T @ self.P @ T.T
+        t = self.t
+        if t_receive is not None and 0.0 < t_receive - self.t <= RETIME_MAX_S:
+            dt, t = t_receive - self.t, t_receive
+            F = np.eye(6)
+            F[:3, 3:] = dt * np.eye(3)
+            Q = np.zeros((6, 6))
+            Q[:3, :3] = dt**3 / 3.0 * np.eye(3)
+            Q[:3, 3:] = Q[3:, :3] = dt**2 / 2.0 * np.eye(3)
+            Q[3:, 3:] = dt * np.eye(3)
+            x = x @ F.T
+            P = F @ P @ F.T + RETIME_Q * Q
         P = 0.5 * (P + np.swapaxes(P, 1, 2))
         ref = np.array([f"{self.sender}:{i}" for i in self.id.tolist()], dtype=np.str_)
-        return Detections(t=np.full(n, self.t), sensor=np.full(n, sensor, dtype=np.int32),
+        return Detections(t=np.full(n, t), sensor=np.full(n, sensor, dtype=np.int32),
                           z=x[:, :3].copy(), R=P[:, :3, :3].copy(), identity=self.identity,
                           reported=PartnerTracks(x=x, P=P, ref=ref))
 
