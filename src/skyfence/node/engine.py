@@ -17,7 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from skyfence.alerts import AlertConfig, AlertEvent, Watch, watch_input
+from skyfence.alerts import (
+    FAMILIES,
+    KINDS,
+    AlertBook,
+    AlertConfig,
+    AlertEvent,
+    Severity,
+    Watch,
+    watch_input,
+)
 from skyfence.classify import CLASSES
 from skyfence.picture import Frame, Picture
 from skyfence.pipeline import batch_bounds
@@ -161,8 +170,8 @@ class Engine:
         self.seq += 1
         tracks = track_rows(frame, self.scenario)
         groups = group_rows(frame, self.scenario)
-        ids = {r["id"] for r in tracks}
-        removed = sorted({r["id"] for r in self.last.tracks} - ids) if self.last else []
+        removed = np.setdiff1d(self.last.frame.tracks.id, frame.tracks.id).tolist() \
+            if self.last else []
         up = Update(seq=self.seq, t=frame.t, tracks=tracks, removed=removed, groups=groups,
                     alerts=events, frame=frame)
         self.last = up
@@ -174,7 +183,7 @@ class Engine:
         return {"type": "snapshot", "seq": self.seq, "t": None if last is None else last.t,
                 "tracks": [] if last is None else last.tracks,
                 "groups": [] if last is None else last.groups,
-                "alerts": [alert_row(a) for a in self.watch.book.active()]}
+                "alerts": alert_rows(self.watch.book)}
 
 
 def alert_row(a: Any) -> dict[str, Any]:
@@ -189,6 +198,45 @@ def alert_row(a: Any) -> dict[str, Any]:
             "raised_t": a.raised_t, "updated_t": a.updated_t,
             "acknowledged_by": a.acknowledged_by, "acknowledged_t": a.acknowledged_t,
             "lat_deg": lat, "lon_deg": lon, "height_m": h}
+
+
+_KIND_NAMES = np.array(KINDS, dtype=object)
+_SEVERITY_NAMES = np.array([None, *(str(s) for s in Severity)], dtype=object)
+
+
+def alert_rows(book: AlertBook) -> list[dict[str, Any]]:
+    """The book's active alerts as rows (``alert_row``), in id order, from its table."""
+    a = book.table
+    if len(a) == 0:
+        return []
+    family = np.asarray(FAMILIES)[a.family]
+    zoned = (family == "zone") | (family == "track_lost_in_zone")
+    swarm = family == "swarm"
+    zone_ids = np.array([z.id for z in book.zones] + [None], dtype=object)
+    site_ids = np.array([s.id for s in book.sites] + [None], dtype=object)
+
+    def some(values: np.ndarray, where: np.ndarray) -> list[Any]:
+        """``values`` as Python numbers, None where not ``where``."""
+        out = values.astype(object)
+        out[~where] = None
+        return list(out.tolist())
+
+    pos = a.position
+    return [{"alert": i, "kind": k, "severity": sv, "reason": r, "track": tr, "zone": z,
+             "site": si, "group": g, "time_to_breach_s": tb, "probability": p,
+             "raised_t": rt, "updated_t": ut, "acknowledged_by": ab, "acknowledged_t": at,
+             "lat_deg": la, "lon_deg": lo, "height_m": h}
+            for i, k, sv, r, tr, z, si, g, tb, p, rt, ut, ab, at, la, lo, h in zip(
+                a.id.tolist(), _KIND_NAMES[a.kind].tolist(),
+                _SEVERITY_NAMES[a.severity].tolist(), a.reason.tolist(),
+                some(a.subject, ~swarm), zone_ids[np.where(zoned, a.place, -1)].tolist(),
+                site_ids[np.where(family == "site", a.place, -1)].tolist(),
+                some(a.subject, swarm), some(a.ttb, np.isfinite(a.ttb)),
+                some(a.probability, np.isfinite(a.probability)), a.raised_t.tolist(),
+                a.updated_t.tolist(), a.acknowledged_by.tolist(),
+                some(a.acknowledged_t, ~np.isnan(a.acknowledged_t)),
+                some(pos[:, 0], a.has_position), some(pos[:, 1], a.has_position),
+                some(pos[:, 2], a.has_position), strict=True)]
 
 
 def track_rows(frame: Frame, scenario: Scenario) -> list[dict[str, Any]]:
@@ -206,29 +254,28 @@ def track_rows(frame: Frame, scenario: Scenario) -> list[dict[str, Any]]:
     names = frame.class_names()
     cls_p = frame.class_p()
     # Words for the evidence: a handful of distinct reason sets per frame, each once.
-    bits, first = np.unique(frame.classes.reasons, return_index=True)
-    words = {int(b): "; ".join(frame.classes.reasons_text(int(i)))
-             for b, i in zip(bits.tolist(), first.tolist(), strict=True)}
-    # Each combination of flag bits once, as a list of names.
-    names_of = {int(b): [str(f.name).lower() for f in TrackFlag if b & f]
-                for b in np.unique(tr.flags).tolist()}
+    _, first, which = np.unique(frame.classes.reasons, return_index=True, return_inverse=True)
+    words = np.array(["; ".join(frame.classes.reasons_text(i)) for i in first.tolist()],
+                     dtype=object)
+    # Each combination of flag bits once, as a list of names (shared by its rows).
+    bits, flag_set = np.unique(tr.flags, return_inverse=True)
+    flag_lists = np.empty(bits.size, dtype=object)
+    for k, b in enumerate(bits.tolist()):
+        flag_lists[k] = [str(f.name).lower() for f in TrackFlag if b & f]
     status = np.asarray(_STATUS)[tr.status]
     agl = h - scenario.origin.alt_m
-    cols = {
-        "id": tr.id.tolist(), "lat_deg": lat.tolist(), "lon_deg": lon.tolist(),
-        "height_m": np.round(h, 2).tolist(), "height_agl_m": np.round(agl, 2).tolist(),
-        "speed_mps": np.round(speed, 2).tolist(), "course_deg": np.round(course, 1).tolist(),
-        "climb_mps": np.round(v[:, 2], 2).tolist(), "sd_h_m": np.round(sd, 1).tolist(),
-        "status": status.tolist(), "class": names.tolist(),
-        "class_p": np.round(cls_p, 3).tolist(),
-        "reasons": [words[int(b)] for b in frame.classes.reasons.tolist()],
-        "identity": tr.identity.tolist(),
-        "flags": [names_of[b] for b in tr.flags.tolist()],
-        "group": frame.group.tolist(),
-    }
-    keys = [k for k, *_ in TRACK_FIELDS]
-    return [dict(zip(keys, row, strict=True)) for row in zip(*(cols[k] for k in keys),
-                                                             strict=True)]
+    # One dict display per row (TRACK_FIELDS, in order): twice as fast as dict(zip()).
+    return [{"id": i, "lat_deg": la, "lon_deg": lo, "height_m": hm, "height_agl_m": ha,
+             "speed_mps": sp, "course_deg": co, "climb_mps": cl, "sd_h_m": sd_, "status": st,
+             "class": cn, "class_p": cp, "reasons": re, "identity": ide, "flags": fl,
+             "group": gr}
+            for i, la, lo, hm, ha, sp, co, cl, sd_, st, cn, cp, re, ide, fl, gr in zip(
+                tr.id.tolist(), lat.tolist(), lon.tolist(), np.round(h, 2).tolist(),
+                np.round(agl, 2).tolist(), np.round(speed, 2).tolist(),
+                np.round(course, 1).tolist(), np.round(v[:, 2], 2).tolist(),
+                np.round(sd, 1).tolist(), status.tolist(), names.tolist(),
+                np.round(cls_p, 3).tolist(), words[which].tolist(), tr.identity.tolist(),
+                flag_lists[flag_set].tolist(), frame.group.tolist(), strict=True)]
 
 
 def group_rows(frame: Frame, scenario: Scenario) -> list[dict[str, Any]]:

@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from skyfence.node.service import NodeService
-from skyfence.server import errors, history, routes, zones
+from skyfence.server import audit, errors, history, routes, zones
 from skyfence.server import models as m
+from skyfence.server.audit import AuditMiddleware
 from skyfence.server.config import ServerConfig
 from skyfence.server.limits import LimitsMiddleware, TokenBuckets
 from skyfence.server.stream import stream
@@ -32,6 +33,12 @@ DESCRIPTION = """\
 The shared airspace picture of one skyfence node: tracks, groups (swarms), zones,
 defended sites, alerts, sensors, and the stored history; a WebSocket stream of
 picture updates at `/api/v1/stream?last_seq=N` (see docs/API.md).
+
+A node with API tokens asks for one as `Authorization: Bearer sf_…` (the stream also
+takes `?token=`): 401 without a valid one, 403 when its role may not do what is asked.
+Each caller receives its own partner's picture, computed only from the sensors
+released to that partner; every call is audited (`/api/v1/audit`). A node without
+tokens asks for none.
 
 Times are Unix seconds (UTC); positions WGS84 degrees, heights metres above the
 ellipsoid. Every error is `{"error": "what is wrong", "fix": "what to do"}`. Request
@@ -58,11 +65,14 @@ def create_app(service: NodeService, *, web_dir: Path | None = None,
     )
     app.state.service = service
     errors.install(app)
+    # Inside the limits: a call refused for its rate or size has no caller to audit.
+    app.add_middleware(AuditMiddleware, service=service)
     app.add_middleware(LimitsMiddleware, max_body_bytes=cfg.max_body_bytes,
                        buckets=TokenBuckets(rate_per_s=cfg.rate_per_s, burst=cfg.burst))
     app.include_router(routes.router(service))
     app.include_router(history.router(service))
     app.include_router(zones.router(service))
+    app.include_router(audit.router(service))
 
     @app.websocket(f"{API}/stream")
     async def picture_stream(websocket: WebSocket) -> None:

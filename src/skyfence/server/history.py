@@ -1,5 +1,6 @@
-"""The past, from the store: a track's history, the picture at a past time (the replay
-timeline) and the stored range. A node without a store answers 503 saying so.
+"""The past, from the store of the caller's view: a track's history, the picture at a
+past time (the replay timeline) and the stored range. A view without a store answers
+503 saying so.
 
 Store reads block on SQLite, so they run in the thread pool (the store gives each
 thread its own read connection).
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from skyfence.node.service import NodeService
 from skyfence.server import models as m
+from skyfence.server.auth import AUTH_RESPONSES, Call, Viewer
 from skyfence.server.errors import ApiError
 from skyfence.server.params import BBOX_HELP, Id, OptionalTime, parse_bbox
 
@@ -47,32 +49,34 @@ def stored_event(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row.get(k) for k in EVENT_KEYS}
 
 
-def _store(service: NodeService) -> Any:
-    if service.store is None:
+def _store(call: Call) -> Any:
+    if call.view.store is None:
         raise NO_STORE
-    return service.store
+    return call.view.store
 
 
 def router(service: NodeService) -> APIRouter:
-    r = APIRouter(tags=["history"], responses={503: {"model": m.Error,
-                                                     "description": "no store"}})
+    r = APIRouter(tags=["history"], responses={**AUTH_RESPONSES, 503: {
+        "model": m.Error, "description": "no store"}})
 
     @r.get("/api/v1/tracks/{track_id}/history", response_model=m.TrackHistory,
            summary="A track's stored positions, at most one a second")
     async def track_history(
         track_id: Id,
+        call: Viewer,
         since: OptionalTime = None,
         until: OptionalTime = None,
     ) -> dict[str, Any]:
-        store = _store(service)
+        store = _store(call)
         rows = await run_in_threadpool(
             lambda: store.track_history(track_id, since_t=since, until_t=until))
+        call.gave(points=len(rows))
         return {"track": track_id, "points": [stored_point(p) for p in rows]}
 
     @r.get("/api/v1/history/range", response_model=m.HistoryRange,
            summary="The times of the oldest and newest stored track positions")
-    async def history_range() -> dict[str, Any]:
-        store = _store(service)
+    async def history_range(call: Viewer) -> dict[str, Any]:
+        store = _store(call)
         span = await run_in_threadpool(store.history_range)
         t_min, t_max = span if span is not None else (None, None)
         return {"t_min": t_min, "t_max": t_max}
@@ -80,6 +84,7 @@ def router(service: NodeService) -> APIRouter:
     @r.get("/api/v1/history/at", response_model=m.HistoryAt,
            summary="The picture as stored at a past time (the replay timeline)")
     async def history_at(
+        call: Viewer,
         t: Annotated[float, Query(allow_inf_nan=False, description="the time (Unix s)")],
         window_s: Annotated[float, Query(
             gt=0, le=3600, allow_inf_nan=False,
@@ -88,8 +93,9 @@ def router(service: NodeService) -> APIRouter:
         bbox: Annotated[str | None, Query(description=BBOX_HELP)] = None,
     ) -> dict[str, Any]:
         box = parse_bbox(bbox)
-        store = _store(service)
+        store = _store(call)
         rows = await run_in_threadpool(lambda: store.tracks_at(t, window_s=window_s, bbox=box))
+        call.gave(tracks=len(rows))
         return {"t": t, "tracks": [{"id": row["track"], **stored_point(row)} for row in rows]}
 
     return r

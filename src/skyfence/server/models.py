@@ -195,10 +195,13 @@ class SourceCounts(_Row):
 
 
 class Health(_Row):
+    """Liveness. On a node with tokens, a caller without a valid one gets ``status``
+    alone (the other fields null); with one, its partner's picture and sources."""
+
     status: Literal["ok"]
     t: float | None = Field(description="the data's time of the last step")
-    tracks: int
-    sources: SourceCounts
+    tracks: int | None = Field(description="tracks shown")
+    sources: SourceCounts | None = Field(description="sources up and down")
 
 
 class Sensor(_Row):
@@ -277,3 +280,18 @@ class SiteFeature(_Row):
 class Sites(_Row):
     type: Literal["FeatureCollection"]
     features: list[SiteFeature]
+
+
+class AuditEntry(_Row):
+    """One entry of the audit log (``skyfence.store.AUDIT_SCHEMA``)."""
+
+    t: float = Field(description="when (the node's clock)")
+    who: str = Field(description="the token's name, the name given, or the client address")
+    action: str = Field(description="api, stream.open, stream.close, alert.acknowledge, "
+                                    "zones.import, zones.delete")
+    detail: dict[str, Any] = Field(description="route, partner, role, token, status, "
+                                               "returned rows, client, …")
+
+
+class AuditLog(_Row):
+    entries: list[AuditEntry] = Field(description="newest first")

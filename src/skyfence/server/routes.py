@@ -1,6 +1,8 @@
 """The picture as it is now: health, metrics, picture, tracks, groups, alerts, sensors,
-sites, coverage. Everything here reads ``NodeService.snapshot()`` (rebuilt after each
-step) or the service's other read-outs; ended alerts come from the store."""
+sites, coverage. Everything here reads the caller's view (``skyfence.server.auth``):
+``NodeService.snapshot(partner)`` (rebuilt after each step), the view's sensors and
+engine; ended alerts come from the view's store. Track and alert ids are a view's
+own: another partner's are simply not found."""
 
 from __future__ import annotations
 
@@ -12,52 +14,67 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from skyfence.errors import SkyfenceError
-from skyfence.node.service import NodeService
+from skyfence.node.service import NodeService, View
 from skyfence.server import models as m
 from skyfence.server.audit import audit
+from skyfence.server.auth import AUTH_RESPONSES, NodeAdmin, Operator, OptionalCall, Viewer
 from skyfence.server.errors import ApiError
 from skyfence.server.history import stored_alert, stored_event
 from skyfence.server.params import BBOX_HELP, Id, in_bbox, parse_bbox
 
 
-def active_alerts(service: NodeService) -> list[dict[str, Any]]:
-    """The engine's active alerts as the API's alert rows."""
-    run = None if service.store is None else service.store.run
-    return [active_alert(a, run) for a in service.active_alerts()]
+def active_alerts(service: NodeService, partner: str | None = None) -> list[dict[str, Any]]:
+    """A partner's view's active alerts (the home view's by default) as the API's rows."""
+    view = service.home_view if partner is None else service.view(partner)
+    run = None if view.store is None else view.store.run
+    return [active_alert(a, run) for a in service.active_alerts(partner)]
 
 
 def active_alert(row: dict[str, Any], run: int | None) -> dict[str, Any]:
     return {**row, "active": True, "cleared_t": None, "run": run}
 
 
+def sensor_status(service: NodeService, view: View) -> list[dict[str, Any]]:
+    """The sources of the sensors released to a view, as ``NodeService.sensor_status``."""
+    mine = set(view.sensor_ids)
+    return [s for s in service.sensor_status() if s["sensor"] in mine]
+
+
 def router(service: NodeService) -> APIRouter:
     r = APIRouter()
-    coverage: dict[str, Any] = {}
+    public = APIRouter()
+    coverage: dict[str, dict[str, Any]] = {}  # by view
     coverage_lock = asyncio.Lock()
 
-    @r.get("/healthz", response_model=m.Health, tags=["node"],
-           summary="Liveness, the data's time, tracks shown, sources up and down")
-    def healthz() -> dict[str, Any]:
-        snap = service.snapshot()
-        states = [s.status for s in service.sources.values()]
+    @public.get("/healthz", response_model=m.Health, tags=["node"],
+                summary="Liveness; with a token (or on an open node) the data's time, "
+                        "tracks shown, sources up and down")
+    def healthz(call: OptionalCall) -> dict[str, Any]:
+        if call is None:
+            return {"status": "ok", "t": None, "tracks": None, "sources": None}
+        snap = service.snapshot(call.partner)
+        states = [s["status"] for s in sensor_status(service, call.view)]
         return {"status": "ok", "t": snap.get("t"), "tracks": len(snap.get("tracks", [])),
                 "sources": {"up": states.count("up"), "down": states.count("down")}}
 
     @r.get("/metrics", response_class=PlainTextResponse, tags=["node"],
-           summary="Prometheus text exposition",
+           summary="Prometheus text exposition (node-wide: the home partner's admin)",
            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
-    def metrics() -> PlainTextResponse:
+    def metrics(call: NodeAdmin) -> PlainTextResponse:
         return PlainTextResponse(service.metrics_text(),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @r.get("/api/v1/picture", response_model=m.Snapshot, tags=["picture"],
            summary="The whole picture now, as the stream's snapshot")
-    def picture() -> dict[str, Any]:
-        return service.snapshot()
+    def picture(call: Viewer) -> dict[str, Any]:
+        snap = service.snapshot(call.partner)
+        call.gave(**{k: len(snap.get(k, [])) for k in ("tracks", "groups", "alerts")})
+        return snap
 
     @r.get("/api/v1/tracks", response_model=m.TrackList, tags=["picture"],
            summary="The shown tracks, filtered")
     def tracks(
+        call: Viewer,
         bbox: Annotated[str | None, Query(description=BBOX_HELP)] = None,
         class_: Annotated[list[m.TrackClass] | None,
                           Query(alias="class", description="any of these classes")] = None,
@@ -65,7 +82,7 @@ def router(service: NodeService) -> APIRouter:
                         Query(description="carrying any of these flags")] = None,
     ) -> dict[str, Any]:
         box = parse_bbox(bbox)
-        snap = service.snapshot()
+        snap = service.snapshot(call.partner)
         rows = snap.get("tracks", [])
         if box is not None:
             rows = [t for t in rows if in_bbox(t["lon_deg"], t["lat_deg"], box)]
@@ -75,13 +92,15 @@ def router(service: NodeService) -> APIRouter:
         if flag:
             flags = set(flag)
             rows = [t for t in rows if flags.intersection(t["flags"])]
+        call.gave(tracks=len(rows))
         return {"t": snap.get("t"), "seq": snap["seq"], "tracks": rows}
 
     @r.get("/api/v1/tracks/{track_id}", response_model=m.Track, tags=["picture"],
            summary="One shown track", responses={404: {"model": m.Error}})
-    def track(track_id: Id) -> dict[str, Any]:
-        for t in service.snapshot().get("tracks", []):
+    def track(track_id: Id, call: Viewer) -> dict[str, Any]:
+        for t in service.snapshot(call.partner).get("tracks", []):
             if t["id"] == track_id:
+                call.gave(tracks=1)
                 return dict(t)
         raise ApiError(404, f"track {track_id} is not in the picture",
                        "it may have ended: list the shown tracks with GET /api/v1/tracks, "
@@ -89,23 +108,26 @@ def router(service: NodeService) -> APIRouter:
 
     @r.get("/api/v1/groups", response_model=m.GroupList, tags=["picture"],
            summary="Groups (swarms) now")
-    def groups() -> dict[str, Any]:
-        snap = service.snapshot()
-        return {"t": snap.get("t"), "groups": snap.get("groups", [])}
+    def groups(call: Viewer) -> dict[str, Any]:
+        snap = service.snapshot(call.partner)
+        rows = snap.get("groups", [])
+        call.gave(groups=len(rows))
+        return {"t": snap.get("t"), "groups": rows}
 
     @r.get("/api/v1/alerts", response_model=m.Alerts, tags=["alerts"],
            summary="Alerts, newest first: the active ones, and ended ones from the store")
     async def alerts(
+        call: Viewer,
         active: Annotated[bool, Query(description="only the active ones")] = False,
         kind: Annotated[m.AlertKind | None, Query(description="only this kind")] = None,
         since: Annotated[float | None, Query(
             allow_inf_nan=False, description="only those updated at or after (Unix s)")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000, description="at most this many")] = 100,
     ) -> dict[str, Any]:
-        rows = {(a["run"], a["alert"]): a for a in active_alerts(service)
+        rows = {(a["run"], a["alert"]): a for a in active_alerts(service, call.partner)
                 if (kind is None or a["kind"] == kind)
                 and (since is None or a["updated_t"] >= since)}
-        store = service.store
+        store = call.view.store
         if not active and store is not None:
             stored = await run_in_threadpool(
                 lambda: store.alerts(since_t=since, kind=kind, limit=limit + len(rows)))
@@ -113,16 +135,18 @@ def router(service: NodeService) -> APIRouter:
                 a = stored_alert(row)
                 rows.setdefault((a["run"], a["alert"]), a)
         out = sorted(rows.values(), key=lambda a: (a["updated_t"], a["run"] or 0, a["alert"]),
-                     reverse=True)
-        return {"alerts": out[:limit]}
+                     reverse=True)[:limit]
+        call.gave(alerts=len(out))
+        return {"alerts": out}
 
     @r.get("/api/v1/alerts/{alert_id}", response_model=m.AlertWithHistory, tags=["alerts"],
            summary="One alert with its history of events (the latest run's, after a "
                    "restart)", responses={404: {"model": m.Error}})
-    async def alert(alert_id: Id) -> dict[str, Any]:
-        row = next((a for a in active_alerts(service) if a["alert"] == alert_id), None)
+    async def alert(alert_id: Id, call: Viewer) -> dict[str, Any]:
+        row = next((a for a in active_alerts(service, call.partner)
+                    if a["alert"] == alert_id), None)
         history: list[dict[str, Any]] = []
-        store = service.store
+        store = call.view.store
         if store is not None:
             run = None if row is None else row["run"]
             if row is None:
@@ -137,52 +161,66 @@ def router(service: NodeService) -> APIRouter:
                            "list the alerts with GET /api/v1/alerts" + (
                                "" if store is not None else
                                "; this node keeps no store, so only active alerts are known"))
+        call.gave(alerts=1, events=len(history))
         return {**row, "history": history}
 
     @r.post("/api/v1/alerts/{alert_id}/ack", response_model=m.AlertEvent, tags=["alerts"],
-            summary="Acknowledge an active alert", responses={404: {"model": m.Error}})
-    async def acknowledge(alert_id: Id, body: m.Acknowledge, request: Request
-                          ) -> dict[str, Any]:
+            summary="Acknowledge an active alert (operator)",
+            responses={404: {"model": m.Error}})
+    async def acknowledge(alert_id: Id, body: m.Acknowledge, request: Request,
+                          call: Operator) -> dict[str, Any]:
         try:
-            event = await service.acknowledge(alert_id, by=body.by)
+            event = await service.acknowledge(alert_id, by=body.by, partner=call.partner)
         except SkyfenceError as err:
             raise ApiError(404, str(err), "list the active alerts with "
                            "GET /api/v1/alerts?active=true") from None
         await audit(service, request, who=body.by, action="alert.acknowledge",
-                    detail={"alert": alert_id})
+                    detail={"alert": alert_id}, call=call)
         return event
 
     @r.get("/api/v1/sensors", response_model=m.Sensors, tags=["sensors"],
-           summary="Each source: its sensor, status and counts")
-    def sensors() -> dict[str, Any]:
-        return {"sensors": service.sensor_status()}
+           summary="Each source of a sensor released to the caller's partner: its sensor, "
+                   "status and counts")
+    def sensors(call: Viewer) -> dict[str, Any]:
+        rows = sensor_status(service, call.view)
+        call.gave(sensors=len(rows))
+        return {"sensors": rows}
 
     @r.get("/api/v1/sensors/coverage", response_model=m.FeatureCollection, tags=["sensors"],
-           summary="Coverage bands: the lowest height seen, as GeoJSON polygons")
-    async def sensor_coverage() -> dict[str, Any]:
+           summary="Coverage bands of the caller's sensors: the lowest height seen, as "
+                   "GeoJSON polygons")
+    async def sensor_coverage(call: Viewer) -> dict[str, Any]:
+        view = call.view
         async with coverage_lock:
-            if not coverage:
-                coverage.update(await run_in_threadpool(_coverage, service))
-        return coverage
+            if view.key not in coverage:
+                coverage[view.key] = await run_in_threadpool(_coverage, view)
+        doc = coverage[view.key]
+        call.gave(features=len(doc["features"]))
+        return doc
 
     @r.get("/api/v1/sites", response_model=m.Sites, tags=["zones"],
            summary="Defended sites as GeoJSON points")
-    def sites() -> dict[str, Any]:
+    def sites(call: Viewer) -> dict[str, Any]:
+        rows = call.view.engine.sites
+        call.gave(sites=len(rows))
         return {"type": "FeatureCollection", "features": [
             {"type": "Feature", "geometry": {"type": "Point",
                                              "coordinates": [s.lon_deg, s.lat_deg]},
              "properties": {"id": s.id, "name": s.name, "radius_m": s.radius_m,
                             "ceiling_m": s.ceiling_m}}
-            for s in service.engine.sites]}
+            for s in rows]}
 
-    return r
+    out = APIRouter()
+    out.include_router(public)
+    out.include_router(r, responses=AUTH_RESPONSES)
+    return out
 
 
-def _coverage(service: NodeService) -> dict[str, Any]:
+def _coverage(view: View) -> dict[str, Any]:
     from skyfence import coverage
 
     try:
-        cov = coverage.compute(service.scenario)
+        cov = coverage.compute(view.scenario)
     except SkyfenceError:
         return {"type": "FeatureCollection", "features": []}  # no sensor sees anything
     return coverage.to_geojson(cov)

@@ -5,6 +5,10 @@ An import changes nothing unless the whole file is good: every problem is listed
 422), so that an operator fixes them all at once instead of one per attempt. Changes
 are made one at a time (a lock around read, check, replace), so that two imports
 cannot lose one another's zones.
+
+Zones are the node's configuration, not sensor data: every partner watches the same
+ones, and an admin of any partner changes them for all (each change is audited with
+its partner).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from skyfence.errors import SkyfenceError
 from skyfence.node.service import NodeService
 from skyfence.server import models as m
 from skyfence.server.audit import audit
+from skyfence.server.auth import AUTH_RESPONSES, Admin, Viewer
 from skyfence.server.errors import ApiError, error_body
 from skyfence.zones.geojson import to_geojson
 from skyfence.zones.io import parse_zones
@@ -37,21 +42,25 @@ ZONE_FILE_BODY: dict[str, Any] = {
 
 
 def router(service: NodeService) -> APIRouter:
-    r = APIRouter(tags=["zones"])
+    r = APIRouter(tags=["zones"], responses=AUTH_RESPONSES)
     lock = asyncio.Lock()
 
     @r.get("/api/v1/zones", response_model=m.FeatureCollection,
            summary="The zones, as skyfence GeoJSON (one feature per volume)")
-    def zones() -> dict[str, Any]:
-        return to_geojson(service.engine.zones)
+    def zones(call: Viewer) -> dict[str, Any]:
+        doc = to_geojson(call.view.engine.zones)
+        call.gave(zones=len(call.view.engine.zones))
+        return doc
 
     @r.post("/api/v1/zones", response_model=m.ZoneImport, openapi_extra={
                 "requestBody": ZONE_FILE_BODY},
-            summary="Import a zone file: all of it, or nothing when it has any problem",
+            summary="Import a zone file: all of it, or nothing when it has any problem "
+                    "(admin)",
             responses={422: {"model": m.ZoneImportRefused | m.Error,
                              "description": "problems: nothing changed"}})
     async def import_zones(
         request: Request,
+        call: Admin,
         format: Annotated[Literal["auto", "geojson", "ed269", "ed318"], Query(
             description="the file's format; auto: detect it")] = "auto",
         replace: Annotated[bool, Query(
@@ -84,13 +93,14 @@ def router(service: NodeService) -> APIRouter:
                                  "correct every problem listed, then send the whole file "
                                  "again")}, status_code=422)
             await audit(service, request, action="zones.import",
-                        detail={"imported": [z.id for z in new], "replace": replace})
+                        detail={"imported": [z.id for z in new], "replace": replace},
+                        call=call)
         return {"imported": len(new), "zones": len(service.engine.zones), "problems": []}
 
     @r.delete("/api/v1/zones/{zone_id:path}", status_code=204, response_class=Response,
-              summary="Delete one zone (its alerts are cleared)",
+              summary="Delete one zone (its alerts are cleared; admin)",
               responses={404: {"model": m.Error}})
-    async def delete_zone(zone_id: str, request: Request) -> Response:
+    async def delete_zone(zone_id: str, request: Request, call: Admin) -> Response:
         async with lock:
             existing = service.engine.zones
             if not any(z.id == zone_id for z in existing):
@@ -98,7 +108,7 @@ def router(service: NodeService) -> APIRouter:
                                "list the zones and their ids with GET /api/v1/zones")
             await service.set_zones([z for z in existing if z.id != zone_id], source="api")
             await audit(service, request, action="zones.delete",
-                        detail={"zone": zone_id})
+                        detail={"zone": zone_id}, call=call)
         return Response(status_code=204)
 
     return r

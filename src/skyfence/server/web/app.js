@@ -691,8 +691,28 @@ function topMiddle(ring) {
     return [near.reduce((a, q) => a + q[0], 0) / near.length, north];
 }
 
+// A node with API tokens answers 401 without one: ask once, keep it for this tab, and
+// start again with it (every request and the stream carry it from then on).
+const TOKEN_KEY = 'skyfence.token';
+let askedForToken = false;
+
+async function apiFetch(url, init = {}) {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = token ? {...init.headers, Authorization: `Bearer ${token}`} : init.headers;
+    const r = await fetch(url, {...init, headers});
+    if (r.status === 401 && !askedForToken) {
+        askedForToken = true;
+        const given = window.prompt('This node asks for an API token (sf_…):', '')?.trim();
+        if (given) {
+            sessionStorage.setItem(TOKEN_KEY, given);
+            window.location.reload();
+        }
+    }
+    return r;
+}
+
 async function getJson(path) {
-    const r = await fetch(`${API}/${path}`, {headers: {Accept: 'application/json'}});
+    const r = await apiFetch(`${API}/${path}`, {headers: {Accept: 'application/json'}});
     if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
     return r.json();
 }
@@ -770,7 +790,7 @@ async function loadCoverage() {
 
 async function loadHistoryRange() {
     if (state.noHistory) return;
-    const r = await fetch(`${API}/history/range`).catch(() => null);
+    const r = await apiFetch(`${API}/history/range`).catch(() => null);
     if (r?.status === 503) {
         // The node keeps no store: no timeline, and no asking again.
         state.noHistory = true;
@@ -1009,7 +1029,7 @@ async function acknowledge(id, li) {
     button.dataset.busy = '1';
     delete note.dataset.error;
     try {
-        const r = await fetch(`${API}/alerts/${id}/ack`, {
+        const r = await apiFetch(`${API}/alerts/${id}/ack`, {
             method: 'POST', headers: {'Content-Type': 'application/json'},
             body: JSON.stringify({by: operatorInput.value.trim() || 'watch officer'}),
         });
@@ -1184,7 +1204,7 @@ $('#zone-file').addEventListener('change', async (ev) => {
     out.className = 'import-result';
     out.textContent = `importing ${file.name}…`;
     try {
-        const r = await fetch(`${API}/zones?format=auto&replace=false`, {
+        const r = await apiFetch(`${API}/zones?format=auto&replace=false`, {
             method: 'POST', headers: {'Content-Type': 'application/json'}, body: await file.text(),
         });
         const body = await r.json().catch(() => ({}));
@@ -1306,6 +1326,8 @@ let mapReady = false;
 const streamUrl = (() => {
     const u = new URL(`${API}/stream`, window.location.href);
     u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) u.searchParams.set('token', token);
     return u.href;
 })();
 const stream = new Stream(streamUrl, {onMessage, onState: setConnection});

@@ -33,7 +33,8 @@ export class Stream {
 
     _connect() {
         clearTimeout(this.timer);
-        const url = this.lastSeq === null ? this.url : `${this.url}?last_seq=${this.lastSeq}`;
+        const url = this.lastSeq === null ? this.url
+            : `${this.url}${this.url.includes('?') ? '&' : '?'}last_seq=${this.lastSeq}`;
         this.onState(this.reconnects ? 'reconnecting' : 'connecting', url);
         let ws;
         try {
