@@ -28,9 +28,18 @@ SCENARIO = Scenario(name="fuzz", origin=Origin(47.0, 8.0, 500.0), sensors=(
 ))
 
 
+#: Options a format's decoder needs (a partner's picture names its sender).
+OPTIONS = {"skyfence-picture": {"partner": "fuzz", "recipient": "node"}}
+#: Formats whose every ``feed`` is one whole message (NATS delivers messages, not a
+#: byte stream): fed whole, as well as in pieces.
+WHOLE = {"skyfence-picture"}
+
+
 def target(fmt: str) -> Callable[[bytes], None]:
     def one(data: bytes) -> None:
-        decoder = make_decoder(fmt, SCENARIO)
+        decoder = make_decoder(fmt, SCENARIO, OPTIONS.get(fmt))
+        if fmt in WHOLE:
+            decoder.feed(data)
         step = (data[0] % 61 + 1) if data else 1
         for k in range(1, len(data), step):
             decoder.feed(data[k:k + step])
