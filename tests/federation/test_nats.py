@@ -84,8 +84,8 @@ async def _node(broker: Broker, partner: str, scenario: Scenario, *, send: tuple
 
     for r in receive:
         async def deliver(payload: bytes, r: Receive = r) -> None:
-            delivered.append(json.loads(payload)["t"])
             await service.ingest(r.sensor, payload)
+            delivered.append(json.loads(payload)["t"])  # taken by the node
 
         tasks.append(asyncio.create_task(fed.receive(r, deliver)))
     return Node(service, fed, tasks, delivered)

@@ -44,6 +44,8 @@ log = logging.getLogger("skyfence.federation")
 
 #: How long the broker remembers message ids to drop repeats (s).
 DUPLICATE_WINDOW_S = 120.0
+#: A message fetched and not acked (its node stopped) is delivered again after (s).
+ACK_WAIT_S = 5.0
 #: How long a stream keeps messages for a recipient that is down (s).
 MAX_AGE_S = 24 * 3600.0
 
@@ -158,10 +160,14 @@ class Federation:
             max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5)
         self.js = self.nc.jetstream(timeout=5.0)
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float = 5.0) -> None:
         if self.nc is not None:
-            await self.nc.close()
-            self.nc = self.js = None
+            nc, self.nc, self.js = self.nc, None, None
+            try:
+                await asyncio.wait_for(nc.close(), timeout_s)
+            except TimeoutError:
+                log.warning("federation: the broker connection did not close within %.0f s",
+                            timeout_s)
 
     async def ensure_stream(self) -> None:
         """This node's inbound stream (created if missing)."""
@@ -192,9 +198,11 @@ class Federation:
         # Shielded: one output cancelled must not cancel the others' encoding.
         return await asyncio.shield(done)
 
-    async def receive(self, rec: Receive, deliver: Any, *, batch: int = 64) -> None:
-        """Fetch ``rec.sender``'s messages from this node's stream for ever, handing each
-        payload to ``await deliver(payload)`` and acking it after."""
+    async def receive(self, rec: Receive, deliver: Any) -> None:
+        """Fetch ``rec.sender``'s messages from this node's stream for ever, one at a time
+        (one in flight keeps the order across a restart; a pull of one is answered as
+        soon as a message is there), handing each payload to ``await deliver(payload)``
+        and acking it after."""
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -203,21 +211,32 @@ class Federation:
         sub = await self.js.pull_subscribe(
             subject(rec.sender, me), durable=durable, stream=stream_name(me),
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT,
-                                  deliver_policy=DeliverPolicy.ALL, ack_wait=30.0))
-        size = 1
+                                  deliver_policy=DeliverPolicy.ALL,
+                                  ack_wait=ACK_WAIT_S,
+                                  # One in flight: a message fetched by a node that then
+                                  # stopped comes back first, so the order holds.
+                                  max_ack_pending=1))
         while True:
             try:
-                msgs = await sub.fetch(size, timeout=1.0)
+                msgs = await sub.fetch(1, timeout=1.0)
             except (TimeoutError, NatsTimeout):
+                # The client may turn a cancellation that arrives during a fetch into
+                # its timeout: a stopping node must stop here, not fetch for ever.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None
                 continue
             for msg in msgs:
-                await deliver(msg.data)
-                await msg.ack()
-                self.received[rec.sender] = self.received.get(rec.sender, 0) + 1
-            # A pull of several that finds nothing waiting holds what then arrives until
-            # it fills or expires (up to its 1 s): several only while the stream says
-            # more are waiting (catching up); else one, handed over as soon as it comes.
-            size = batch if msgs and msgs[-1].metadata.num_pending > 0 else 1
+                # Taken and acked as one: a node that is stopped between the two would
+                # get the message again after its restart. (One fetched and not yet
+                # taken comes back ACK_WAIT_S after the node went.)
+                await asyncio.shield(self._take(rec.sender, msg, deliver))
+
+
+    async def _take(self, sender: str, msg: Any, deliver: Any) -> None:
+        await deliver(msg.data)
+        await msg.ack()
+        self.received[sender] = self.received.get(sender, 0) + 1
 
 
 class FederationOutput(PictureOutput):
