@@ -399,15 +399,18 @@ class Tracker:
                 # The gated pair behind each assignment (pairs are sorted by (track, det)).
                 k = np.searchsorted(ti * m + dj, at * m + ad)
                 hit_d2, hit_logdet = d2[k], logdet[k]
-                # Such a track takes this sensor's first detection only if it is likelier
-                # the track's than clutter, P_see·Pd·N(ν; S) > λ: a low flyer's bearing-only
-                # track must not snap onto a radar's clutter.
-                doubtful = newcomer[at] & (p_see[at] < 0.9)
-                if doubtful.any():
+                # A detection goes to a track only if it is likelier the track's than
+                # clutter, P_see·Pd·N(ν; S) > λ. Inside a wide gate (a bearing-only track
+                # of a low flyer, a few km long) a radar's clutter often lands, and one
+                # such hit would snap the track onto it; a track that this sensor has
+                # never seen and may not see at all (under a radar's lowest beam) weighs
+                # its chance of being seen too (P_see; 1 for every other track).
+                # Cooperative and partner reports carry their object's identity: no test.
+                if not (model.cooperative or partner):
                     lam = self._clutter_density(sensor, z, 0, update=False)
                     ratio = (np.log(np.maximum(p_see[at], 1e-6) * model.pd) - lam
                              - 0.5 * (hit_d2 + hit_logdet + model.dim * _LOG_2PI))
-                    keep = ~doubtful | (ratio > 0.0)
+                    keep = ratio > 0.0
                     at, ad = at[keep], ad[keep]
                     hit_d2, hit_logdet = hit_d2[keep], hit_logdet[keep]
             log_clutter = self._clutter_density(sensor, z, int(np.count_nonzero(
