@@ -30,7 +30,9 @@ over the pictures whose time is at least 5 s into the run (tracks confirmed):
 - *update → partner's picture*: from the moment S's engine hands its update of
   picture time t to the federation output (``FederationOutput.publish``) to the moment
   R's home view publishes (to its stream hub and snapshot) the update of the tracker
-  step that took the ``fed-S`` rows of picture time t. This is the target's measure;
+  step that took the ``fed-S`` rows of picture time t (rows carried forward to
+  their receive time, as the node does, are traced back to their picture by that
+  time). This is the target's measure;
   it covers the wait for the encoding worker, encoding, the JetStream publish and its
   acknowledgement, the broker, R's pull consumer, R's ingest queue, decoding, R's
   reorder window (a partner picture arrives later than its time, so it passes at
@@ -74,10 +76,6 @@ import asyncio
 import multiprocessing as mp
 import os
 import platform
-import re
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -93,12 +91,10 @@ import numpy as np
 PARTNERS = ("a", "b", "c")
 #: Where each partner's area lies, in units of ``--spacing-km`` (east, north).
 PLACES = {"a": (0.0, 0.0), "b": (1.0, 0.0), "c": (0.0, 1.0)}
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 #: Pictures before this much data time are left out of the latency (tracks confirming).
 WARM_UP_S = 5.0
 #: How long a node runs on after its last scan has left the window (s).
 DRAIN_S = 3.0
-_T = re.compile(rb'"t":(-?[0-9.eE+-]+)')
 
 
 # --------------------------------------------------------------------------- one node
@@ -114,6 +110,8 @@ class _Probe:
         self.decoding: dict[tuple[str, float], float] = {}  # (sender, t) → out of the queue
         self.stepping: dict[tuple[str, float], float] = {}  # (sender, t) → tracker step
         self.in_picture: dict[tuple[str, float], float] = {}  # (sender, t) → published
+        # (sender, receive t) → picture t: partner rows carry their receive time.
+        self.picture_t: dict[tuple[str, float], float] = {}
         self.sizes: list[int] = []
         # Home view pushes that stepped: CPU s, wall s, whether partner rows were in them.
         self.steps: list[tuple[float, float, bool]] = []
@@ -288,6 +286,8 @@ async def _until_on_the_broker(fed: Any, task: asyncio.Task[Any]) -> None:
 def _instrument(service: Any, probe: _Probe) -> None:
     """Wrap the node's parts (instance attributes, nothing in the classes) to time them
     and to note when a partner's picture enters the home view's picture."""
+    from skyfence.federation.codec import message_time
+
     for view in service.views.values():
         name = "home" if view is service.home_view else "shared"
         view.engine.push = probe.timed(f"engine {name}", view.engine.push)
@@ -316,11 +316,14 @@ def _instrument(service: Any, probe: _Probe) -> None:
 
     def tracker_step(det: Any) -> Any:
         if feeds and len(det):
-            senders = [feeds[k] for k in np.unique(det.sensor).tolist() if k in feeds]
-            if senders:
+            ks = [k for k in np.unique(det.sensor).tolist() if k in feeds]
+            if ks:
                 # Engine._run numbers this step's update next.
                 probe.stepped_fed = True
-                took = [(s, float(det.t[0])) for s in senders]
+                took = []
+                for k in ks:
+                    t_row = float(det.t[det.sensor == k][0])
+                    took.append((feeds[k], probe.picture_t.get((feeds[k], t_row), t_row)))
                 pending[home.engine.seq + 1] = took
                 now = time.time()
                 for key in took:
@@ -345,9 +348,9 @@ def _instrument(service: Any, probe: _Probe) -> None:
 
     async def ingest_noted(source_id: str, payload: bytes, t: float | None = None) -> None:
         if source_id in fed_ids:
-            m = _T.search(payload, 0, 512)
-            if m is not None:
-                key = (source_id.removeprefix("fed-"), float(m.group(1)))
+            t_msg = message_time(payload)
+            if t_msg is not None:
+                key = (source_id.removeprefix("fed-"), t_msg)
                 probe.delivered.setdefault(key, time.time())
                 probe.sizes.append(len(payload))
         await ingest(source_id, payload, t)
@@ -360,9 +363,12 @@ def _instrument(service: Any, probe: _Probe) -> None:
     def decode_timed(sid: str, payload: bytes, t: float) -> Any:
         if sid not in fed_ids:
             return timed_radar(sid, payload, t)
-        m = _T.search(payload, 0, 512)
-        if m is not None:
-            probe.decoding.setdefault((sid.removeprefix("fed-"), float(m.group(1))), time.time())
+        t_msg = message_time(payload)
+        if t_msg is not None:
+            sender = sid.removeprefix("fed-")
+            probe.decoding.setdefault((sender, t_msg), time.time())
+            # Its rows carry the receive time (carried forward to it), or the picture's.
+            probe.picture_t[(sender, t)] = t_msg
         return timed_fed(sid, payload, t)
 
     service._decode = decode_timed
@@ -387,39 +393,14 @@ def _peak_mib() -> float:
 # --------------------------------------------------------------------------- the run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _broker(passwords: dict[str, str]) -> Iterator[str]:
     """A nats-server of our own, JetStream in a temporary directory, on a free port."""
-    from skyfence.federation.nats import broker_config
+    from skyfence.federation.broker import local_broker
 
-    if not Path(NATS_SERVER).exists():
-        raise SystemExit("nats-server is missing: apt-get install nats-server")
-    with tempfile.TemporaryDirectory(prefix="skyfence-fed-") as tmp:
-        port = _free_port()
-        conf = Path(tmp) / "nats.conf"
-        conf.write_text(broker_config(passwords, port=port, store_dir=str(Path(tmp) / "js")))
-        proc = subprocess.Popen([NATS_SERVER, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 10.0
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("nats-server did not start") from None
-                    time.sleep(0.05)
-            yield f"nats://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with tempfile.TemporaryDirectory(prefix="skyfence-fed-") as tmp, \
+            local_broker(passwords, tmp) as url:
+        yield url
 
 
 def _run_nodes(url: str | None, passwords: dict[str, str], *, targets: int, seconds: float,
@@ -541,6 +522,8 @@ def _table(base: list[dict[str, Any]], fed: list[dict[str, Any]], *, targets: in
     by_base = {r["partner"]: r for r in base}
     pairs = [(by_base[f["partner"]], f) for f in fed]
     over = [100.0 * (f["cpu_s"] / b["cpu_s"] - 1.0) for b, f in pairs]
+    # The same in points of one core: share of a core with, minus without.
+    points = [100.0 * (f["cpu_s"] / f["wall_s"] - b["cpu_s"] / b["wall_s"]) for b, f in pairs]
     parts = [_cpu_parts(b, f) for b, f in pairs]
 
     def share(key: str) -> str:
@@ -598,8 +581,10 @@ def _table(base: list[dict[str, Any]], fed: list[dict[str, Any]], *, targets: in
         f"{os.cpu_count()} |",
         f"| CPU per node without federation, a / b / c (of one core) | {core(base)} |",
         f"| CPU per node with federation, a / b / c (of one core) | {core(fed)} |",
-        "| **federation CPU overhead**, a / b / c | **"
+        "| **federation CPU overhead**, a / b / c (the node's CPU with / without − 1) | **"
         + " / ".join(f"+{o:.0f} %" for o in over) + "** |",
+        "| **the same in points of one core**, a / b / c | **"
+        + " / ".join(f"+{p:.1f} pp" for p in points) + "** |",
         f"| of which the partners' view (a second tracker) | {share('shared')} |",
         f"| of which fusing partners' tracks (home tracker) | {share('fusing')} |",
         f"| of which the stream hub (bigger and more updates) | {share('hub')} |",

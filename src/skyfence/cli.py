@@ -243,18 +243,25 @@ def _add_token(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     new.add_argument("--role", default="viewer",
                      choices=("admin", "operator", "viewer", "sensor"), help="what it may do")
     new.add_argument("--name", default="", help="who holds it (shown in the audit log)")
+    new.add_argument("--source", default="", help="a sensor token's source: the id of the "
+                     "[[sources]] entry (transport \"http\") it pushes to")
     p.set_defaults(run=_run_token)
 
 
 def _run_token(args: argparse.Namespace) -> int:
     from skyfence.node.access import hash_token, new_token
 
+    if (args.role == "sensor") != bool(args.source):
+        raise SkyfenceError("a sensor token, and only a sensor token, is bound to a source: "
+                            "give --role sensor with --source ID")
     token = new_token()
     print(f"token (give it to its holder; the node does not keep it): {token}")
     print()
     print("[[tokens]]")
     print(f'partner = "{args.partner}"')
     print(f'role = "{args.role}"')
+    if args.source:
+        print(f"source = {json.dumps(args.source)}")
     print(f'sha256 = "{hash_token(token)}"')
     if args.name:
         print(f"name = {json.dumps(args.name)}")

@@ -30,7 +30,8 @@ FORMATS: dict[str, str] = {
     "avr": "skyfence.adapters.adsb:AvrDecoder",
     "sbs": "skyfence.adapters.adsb:SbsDecoder",
     "remoteid-pcap": "skyfence.adapters.remoteid:RemoteIdDecoder",
-    "sapient": "skyfence.adapters.sapient.codec:SapientDecoder",
+    # Frames; with a source's declared nodes, its listener's record (sapient.source).
+    "sapient": "skyfence.adapters.sapient.source:decoder",
     "asterix": "skyfence.adapters.asterix:AsterixDecoder",
     # A partner node's picture (federation): options partner, recipient, area.
     "skyfence-picture": "skyfence.federation.codec:PictureDecoder",

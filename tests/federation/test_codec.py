@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 
 from skyfence import sim
 from skyfence.errors import InputError
-from skyfence.federation.codec import FieldPolicy, PartnerPicture, PictureDecoder, encode_picture
+from skyfence.federation.codec import (
+    MAGIC,
+    ROW_BYTES,
+    FieldPolicy,
+    PartnerPicture,
+    PictureDecoder,
+    encode_picture,
+)
 from skyfence.geo import Origin
 from skyfence.node.config import load_config
 from skyfence.picture import Frame, Picture
@@ -83,25 +90,61 @@ def test_field_policy_snaps_positions_and_drops_identities(
     assert np.allclose(grown, 1000.0**2 / 12.0)
 
 
+def _v1(payload: bytes) -> dict[str, object]:
+    """A version 2 message as the version 1 (all JSON) body of the same picture."""
+    msg = _decode(payload)
+    iu = np.triu_indices(6)
+    return {"v": 1, "from": msg.sender, "to": msg.recipient, "node": msg.node, "t": msg.t,
+            "tracks": {"id": msg.id.tolist(), "x": msg.x.tolist(),
+                       "P": msg.P[:, iu[0], iu[1]].tolist(), "class": msg.klass.tolist(),
+                       "identity": msg.identity.tolist()}}
+
+
+def test_version_1_json_is_still_read(frames: tuple[Origin, list[Frame]]) -> None:
+    origin, fr = frames
+    payload = encode_picture(fr[-1], origin, sender="police", recipient="army", node="hq")
+    assert payload.startswith(MAGIC)
+    new, old = _decode(payload), _decode(json.dumps(_v1(payload)).encode())
+    assert old.id.tolist() == new.id.tolist() and old.t == new.t and old.node == "hq"
+    assert np.array_equal(old.x, new.x) and np.array_equal(old.P, new.P)
+    assert old.klass.tolist() == new.klass.tolist()
+
+
 def test_bad_messages_are_refused_with_their_reason(
         frames: tuple[Origin, list[Frame]]) -> None:
     origin, fr = frames
     good = [encode_picture(f, origin, sender="police", recipient="army", node="n")
             for f in fr[-3:]]
     dec = PictureDecoder(partner="police", recipient="army", max_message_bytes=1 << 20)
-    body = json.loads(good[1])
-    forged = json.dumps({**body, "from": "airport"}).encode()
-    wrong_to = json.dumps({**body, "to": "navy"}).encode()
-    notpd = json.loads(good[1])
-    notpd["tracks"]["P"][0] = [0.0] * 21
-    nan = good[1].replace(b'"t":', b'"t":NaN,"x":', 1)
+    frame = fr[-2]
+    forged = encode_picture(frame, origin, sender="airport", recipient="army", node="n")
+    wrong_to = encode_picture(frame, origin, sender="police", recipient="navy", node="n")
+    # The first covariance's upper triangle zeroed (its 21 numbers follow ids and states).
+    n = int((frame.tracks.status != 0).sum())
+    p0 = len(good[1]) - n * ROW_BYTES + 56 * n
+    notpd = good[1][:p0] + bytes(21 * 8) + good[1][p0 + 21 * 8:]
+    nan_x = good[1][:p0 - 48 * n] + np.float64(np.nan).tobytes() + good[1][p0 - 48 * n + 8:]
+    body = _v1(good[1])
+    v1_forged = json.dumps({**body, "from": "airport"}).encode()
+    v1_notpd = json.loads(json.dumps(body))
+    v1_notpd["tracks"]["P"][0] = [0.0] * 21
+    v1_nan = json.dumps(body).encode().replace(b'"t":', b'"t":NaN,"x":', 1)
+    future = good[1][:4] + bytes([9]) + good[1][5:]
     cases = [
         (forged, "forged sender"),
         (wrong_to, "wrong recipient"),
-        (json.dumps(notpd).encode(), "not positive definite"),
-        (b"\x00\xff not json", "not JSON"),
+        (notpd, "not positive definite"),
+        (nan_x, "not finite"),
+        (good[1][:-1], "truncated"),
+        (good[1] + b"\x00", "bad size"),
+        (good[1][:7], "truncated"),
+        (future, "unknown version 9"),
+        (v1_forged, "forged sender"),
+        (json.dumps(v1_notpd).encode(), "not positive definite"),
+        (b"\x00\xff not json", "not a picture message"),
+        (b"", "not a picture message"),
         (b"[1, 2]", "not a version 1"),
-        (nan, "not JSON"),
+        (v1_nan, "not JSON"),
         (b" " * (1 << 20) + b"{}", "oversize"),
     ]
     for payload, reason in cases:
@@ -112,7 +155,46 @@ def test_bad_messages_are_refused_with_their_reason(
     assert "replayed or reordered" in dec.feed(good[1])[0].reason  # type: ignore[union-attr]
     assert "replayed or reordered" in dec.feed(good[0])[0].reason  # type: ignore[union-attr]
     assert isinstance(dec.feed(good[2])[0], PartnerPicture)
-    assert dec.counters["accepted"] == 2 and dec.counters["forged sender"] == 1
+    assert dec.counters["accepted"] == 2 and dec.counters["forged sender"] == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_damaged_message_is_refused_never_raises(frames: tuple[Origin, list[Frame]],
+                                                   data: st.DataObject) -> None:
+    """Cut anywhere, bytes overwritten anywhere (headers, lengths, arrays): one
+    Rejected with a reason, or (a flip inside a number) a picture; never an exception."""
+    origin, fr = frames
+    good = encode_picture(fr[-1], origin, sender="police", recipient="army", node="n")
+    cut = data.draw(st.integers(0, len(good)))
+    payload = bytearray(good[:cut])
+    flips = data.draw(st.integers(0, 4))
+    for _ in range(flips):
+        if payload:
+            at = data.draw(st.integers(0, len(payload) - 1))
+            payload[at] = data.draw(st.integers(0, 255))
+    out = PictureDecoder(partner="police", recipient="army").feed(bytes(payload))
+    assert len(out) == 1
+    if not isinstance(out[0], PartnerPicture):
+        assert out[0].reason
+    if cut < len(good) and not flips:
+        assert not isinstance(out[0], PartnerPicture)
+
+
+def test_identities_travel_unless_withheld(frames: tuple[Origin, list[Frame]]) -> None:
+    from dataclasses import replace
+
+    origin, fr = frames
+    frame = fr[-1]
+    ident = np.full(len(frame.tracks), "", dtype="<U12")
+    ident[::3] = [f"RID-Ü{k}" for k in range(len(ident[::3]))]
+    frame = replace(frame, tracks=replace(frame.tracks, identity=ident))
+    shown = frame.tracks.status != 0
+    got = _decode(encode_picture(frame, origin, sender="police", recipient="army", node="n"))
+    assert got.identity.tolist() == ident[shown].tolist() and (got.identity != "").any()
+    hidden = _decode(encode_picture(frame, origin, sender="police", recipient="army",
+                                    node="n", policy=FieldPolicy(identity=False)))
+    assert (hidden.identity == "").all()
 
 
 def test_tracks_outside_the_senders_area_are_refused(
@@ -131,7 +213,8 @@ def test_tracks_outside_the_senders_area_are_refused(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=2000) | st.builds(
+@given(st.binary(max_size=2000) | st.builds(lambda b: MAGIC + b, st.binary(max_size=200))
+       | st.builds(
     lambda d: json.dumps(d).encode(),
     st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
                  lambda c: st.lists(c, max_size=4) | st.dictionaries(

@@ -5,7 +5,6 @@ a node that was down catches up without loss and without duplicates."""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from dataclasses import dataclass, replace
@@ -15,6 +14,7 @@ import numpy as np
 
 from skyfence import sim
 from skyfence.adapters.journal import Source
+from skyfence.federation.codec import message_time
 from skyfence.federation.nats import (
     Federation,
     FederationConfig,
@@ -85,7 +85,7 @@ async def _node(broker: Broker, partner: str, scenario: Scenario, *, send: tuple
     for r in receive:
         async def deliver(payload: bytes, r: Receive = r) -> None:
             await service.ingest(r.sensor, payload)
-            delivered.append(json.loads(payload)["t"])  # taken by the node
+            delivered.append(message_time(payload))  # taken by the node
 
         tasks.append(asyncio.create_task(fed.receive(r, deliver)))
     return Node(service, fed, tasks, delivered)

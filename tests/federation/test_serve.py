@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from node.helpers import sensor_toml  # tests/node/helpers.py
 from skyfence import sim
 from skyfence.node.access import hash_token
 from skyfence.node.run import jsonl_payloads
@@ -133,11 +134,7 @@ def test_two_served_nodes_share_over_the_broker(tmp_path: Path, broker: Broker) 
     r = sim.build("spread", n_targets=6, seed=11, duration_s=25.0)
     o = r.scenario.origin
     (radar,) = r.scenario.sensors
-    std = dict(zip(("range_m", "azimuth_rad", "elevation_rad"), radar.noise_std, strict=True))
-    sensor = (f'[[sensors]]\nid = "radar"\nkind = "radar"\n'
-              f"position_enu_m = {list(radar.position_enu_m)}\npd = {radar.pd}\n"
-              f"max_range_m = {radar.max_range_m}\n"
-              "noise_std = { " + ", ".join(f"{k} = {v}" for k, v in std.items()) + " }")
+    sensor = sensor_toml(radar, sensor_id="radar")
     ports = {"police": _port(), "army": _port(), "feed": _port()}
     sha = hash_token(ARMY_TOKEN)
     (tmp_path / "police").mkdir()

@@ -4,7 +4,6 @@ nothing taken before is lost."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -24,9 +23,10 @@ from skyfence.types import Detections
 def test_pictures_in_rejections_counted_and_audited(tmp_path: Path) -> None:
     r = sim.build("spread", n_targets=6, seed=7, duration_s=12.0)
     tracker, picture = Tracker.from_scenario(r.scenario), Picture.for_scenario(r.scenario)
-    payloads = []
+    payloads, frames = [], []
     for a, b in zip(*batch_bounds(r.detections.t), strict=True):
         frame = picture.update(tracker.step(r.detections.take(slice(a, b))))
+        frames.append(frame)
         payloads.append(encode_picture(frame, r.scenario.origin, sender="police",
                                        recipient="army", node="hq"))
     fed = SensorSpec(id="fed-police", kind="track", position_enu_m=(0.0, 0.0, 0.0), pd=1.0,
@@ -37,7 +37,8 @@ def test_pictures_in_rejections_counted_and_audited(tmp_path: Path) -> None:
                                       sensor="fed-police",
                                       options={"partner": "police", "recipient": "army"})],
                           store=store)
-    forged = json.dumps({**json.loads(payloads[3]), "from": "airport"}).encode()
+    forged = encode_picture(frames[3], r.scenario.origin, sender="airport", recipient="army",
+                            node="hq")
 
     def take(payload: bytes, t: float) -> None:
         det = service._decode("fed-police", payload, t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,52 @@ def test_a_node_of_partners_keeps_each_view_in_its_own_store(tmp_path: Path) -> 
     finally:
         service.close()
     assert sorted(p.name for p in tmp_path.glob("node*.db")) == ["node.db", "node.view1.db"]
+
+
+PUSH = PARTNERS.replace("[zones]", '''[[sources]]
+id = "camera-push"
+format = "jsonl"
+sensor = "camera1"
+transport = "http"
+
+[[tokens]]
+partner = "police"
+role = "sensor"
+source = "camera-push"
+sha256 = "4a1c5ce1a5b0f6c6a4fd1d0e1b0d8b0e2c3d4e5f60718293a4b5c6d7e8f90a1b"
+name = "camera 1"
+
+[zones]''', 1)
+
+
+def test_a_sensor_token_is_bound_to_a_source_it_pushes_to(tmp_path: Path) -> None:
+    from skyfence.node.access import Role
+    from skyfence.node.run import service_from_config
+
+    (tmp_path / "node.toml").write_text(PUSH)
+    cfg = load_config(tmp_path / "node.toml")
+    viewer, sensor = cfg.tokens
+    assert viewer.source == "" and (sensor.role, sensor.source) == (Role.SENSOR, "camera-push")
+    assert [s.transport for s in cfg.sources] == ["tcp-listen", "http"]
+    service = service_from_config(replace(cfg, zone_files=()))
+    try:
+        assert service.pushed == {"camera-push"}
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize(("old", "new", "key", "fix"), [
+    ('source = "camera-push"\n', "", "tokens[1].source", 'source = "'),
+    ('source = "camera-push"', 'source = "feed"', "tokens[1].source", "camera-push"),
+    ('partner = "police"\nrole = "sensor"', 'partner = "army"\nrole = "sensor"',
+     "tokens[1].partner", 'partner = "police"'),
+    ('role = "viewer"', 'role = "viewer"\nsource = "camera-push"', "tokens[0].source",
+     '"sensor"'),
+])
+def test_bad_sensor_tokens_are_named(tmp_path: Path, old: str, new: str, key: str,
+                                     fix: str) -> None:
+    assert old in PUSH
+    (tmp_path / "node.toml").write_text(PUSH.replace(old, new, 1))
+    with pytest.raises(InputError) as err:
+        load_config(tmp_path / "node.toml")
+    assert key in str(err.value) and fix in str(err.value), str(err.value)

@@ -24,6 +24,8 @@ from skyfence.errors import InputError
 from skyfence.node.config import load_config
 from skyfence.node.run import jsonl_payloads
 
+from .helpers import sensor_toml
+
 CONFIG = """
 [node]
 name = "hq west"
@@ -68,15 +70,6 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def _sensors_toml(scenario) -> str:  # type: ignore[no-untyped-def]
-    (radar,) = scenario.sensors
-    std = dict(zip(("range_m", "azimuth_rad", "elevation_rad"), radar.noise_std, strict=True))
-    return (f'[[sensors]]\nid = "{radar.id}"\nkind = "radar"\n'
-            f"position_enu_m = {list(radar.position_enu_m)}\npd = {radar.pd}\n"
-            f"max_range_m = {radar.max_range_m}\n"
-            "noise_std = { " + ", ".join(f"{k} = {v}" for k, v in std.items()) + " }\n")
-
-
 def _write_config(tmp: Path, scenario, certificates: dict[str, Path],  # type: ignore[no-untyped-def]
                   ) -> tuple[Path, dict[str, int]]:
     for name in ("server.pem", "server.key"):
@@ -85,7 +78,7 @@ def _write_config(tmp: Path, scenario, certificates: dict[str, Path],  # type: i
              "cot_port": _free_port(socket.SOCK_DGRAM)}
     o = scenario.origin
     text = CONFIG.format(lat=o.lat_deg, lon=o.lon_deg, alt=o.alt_m,
-                         sensors=_sensors_toml(scenario), **ports)
+                         sensors=sensor_toml(scenario.sensors[0]), **ports)
     (tmp / "node.toml").write_text(text)
     return tmp / "node.toml", ports
 

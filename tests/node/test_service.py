@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import numpy as np
+import pytest
 
 from skyfence import sim
 from skyfence.adapters.journal import Source
@@ -76,3 +77,56 @@ def test_the_service_streams_the_picture_and_counts_its_inputs() -> None:
     assert "skyfence_tracks " in metrics and "skyfence_scan_latency_seconds" in metrics
     rejected = [s for s in sensors if s["rejected"]]
     assert len(rejected) == 1 and sum(rejected[0]["rejected"].values()) == 1
+
+
+def test_an_input_ingested_journaled_is_on_disk_when_ingest_returns(tmp_path) -> None:
+    """What a source acknowledges to its sender (a federation message) it has taken with
+    journaled=True: by then the input is in the journal, and a node that stops first
+    says so instead of leaving the source waiting."""
+    from skyfence.adapters.journal import JournalHeader, JournalWriter
+
+    r = sim.build("mixed", seed=0, duration_s=5)
+    sources = [Source(id=f"feed-{s.id}", format="jsonl", sensor=s.id) for s in r.scenario.sensors]
+    payloads = _payloads(r)
+    journal = JournalWriter(tmp_path / "node.journal",
+                            JournalHeader(r.scenario, tuple(sources)), durable=True)
+
+    async def main() -> None:
+        service = NodeService(r.scenario, sources, clock=lambda: payloads[0][2],
+                              journal=journal)
+        sid, payload, t = payloads[0]
+        # No engine running: the input waits in the queue, not yet journaled.
+        waiting = asyncio.create_task(service.ingest(sid, payload, t, journaled=True))
+        await asyncio.sleep(0.2)
+        assert not waiting.done() and journal.records == 0
+        runner = asyncio.create_task(service.run(tick_s=0.05))
+        await asyncio.wait_for(waiting, 5.0)
+        assert journal.records == 1
+        for sid, payload, t in payloads[1:4]:
+            await service.ingest(sid, payload, t, journaled=True)
+            assert journal.records == payloads.index((sid, payload, t)) + 1
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        service.close()
+
+        # A journal that fails fails the wait of its input, and a node that stops with
+        # inputs queued fails theirs: no source is left waiting for ever.
+        service = NodeService(r.scenario, sources, clock=lambda: payloads[0][2],
+                              journal=journal)
+
+        def broken(*_: object) -> None:
+            raise OSError("no space left on device")
+
+        service._decode = broken  # type: ignore[method-assign]
+        first = asyncio.create_task(service.ingest(sid, payload, t, journaled=True))
+        second = asyncio.create_task(service.ingest(sid, payload, t, journaled=True))
+        await asyncio.sleep(0.05)
+        with pytest.raises(OSError):
+            await service.run(tick_s=0.05)
+        with pytest.raises(OSError):
+            await asyncio.wait_for(first, 5.0)
+        with pytest.raises(ConnectionAbortedError):
+            await asyncio.wait_for(second, 5.0)
+        service.close()
+
+    asyncio.run(main())

@@ -308,6 +308,20 @@ async def test_history_range_and_the_picture_at_a_past_time(
     assert 0 < len(north) < len(past["tracks"])
     _is_error(await client.get("/api/v1/history/at"), 422)  # t is required
     _is_error(await client.get("/api/v1/history/at?t=1&window_s=0"), 422)
+    assert past["alert_events"] == [] and all(p["trail"] == [] for p in past["tracks"])
+    # With trails: each track's stored points of the span, oldest first, its own.
+    trailed = (await client.get("/api/v1/history/at",
+                                params={"t": t, "trail_s": 5})).json()["tracks"]
+    assert [p["id"] for p in trailed] == [p["id"] for p in past["tracks"]]
+    for p in trailed:
+        times = [q[0] for q in p["trail"]]
+        assert times == sorted(times) and all(t - 5.0 <= q <= t for q in times)
+        assert p["trail"][-1] == [p["t"], p["lon_deg"], p["lat_deg"]]
+        own = (await client.get(f"/api/v1/tracks/{p['id']}/history",
+                                params={"since": t - 5.0, "until": t})).json()["points"]
+        assert [[q["t"], q["lon_deg"], q["lat_deg"]] for q in own] == p["trail"]
+    assert any(len(p["trail"]) >= 4 for p in trailed)
+    _is_error(await client.get("/api/v1/history/at?t=1&trail_s=601"), 422)
 
 
 async def test_history_without_a_store_is_503_and_alerts_are_the_active_ones(

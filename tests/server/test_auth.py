@@ -60,7 +60,10 @@ NEEDS: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/zones"): "admin",
     ("DELETE", "/api/v1/zones/{zone_id}"): "admin",
     ("GET", "/api/v1/audit"): "admin",
+    ("POST", "/api/v1/ingest/{source}"): "sensor",
 }
+#: The source the locator pushes to over the API, and the token bound to it.
+PUSHED, PUSHER = "feed-locator", (A, "pusher")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,8 @@ class Node:
     service: NodeService
     app: Any
     clock: list[float]
-    #: (partner, role) → token; ("police", "auditor") is a viewer used by one test alone
+    #: (partner, role) → token; ("police", "auditor") is a viewer used by one test alone;
+    #: PUSHER the army's sensor token bound to the PUSHED source
     tokens: dict[tuple[str, str], str]
     #: an active alert and a shown track of the army's that no other partner has
     a_track: int
@@ -141,8 +145,11 @@ async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Node]:
     tmp = tmp_path_factory.mktemp("auth")
     tokens = {(p, r): new_token() for p in PARTNERS for r in ROLES}
     tokens["police", "auditor"] = new_token()
-    access = Access([Token(p, Role.parse("viewer" if r == "auditor" else r), hash_token(t),
-                           name=f"{p} {r}") for (p, r), t in tokens.items()], home=A)
+    tokens[PUSHER] = new_token()
+    roles = {"auditor": "viewer", "pusher": "sensor"}
+    access = Access([Token(p, Role.parse(roles.get(r, r)), hash_token(t), name=f"{p} {r}",
+                           source=PUSHED if (p, r) == PUSHER else "")
+                     for (p, r), t in tokens.items()], home=A)
     clock = [0.0]
     service = NodeService(
         sc, [Source(id=f"feed-{s.id}", format="jsonl", sensor=s.id) for s in sc.sensors],
@@ -154,6 +161,7 @@ async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Node]:
         clock=lambda: clock[0], release=_release([s.id for s in sc.sensors]), home=A,
         access=access)
     assert len(service.views) == 3
+    service.pushed = {PUSHED}
     payloads = _payloads(run)
     async with running(service):
         for sid, payload, t in payloads:
@@ -174,7 +182,7 @@ async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Node]:
 
 def _fill(path: str, n: Node) -> str:
     return (path.replace("{track_id}", str(n.a_track)).replace("{alert_id}", str(n.a_alert))
-            .replace("{zone_id}", "WALK"))
+            .replace("{zone_id}", "WALK").replace("{source}", PUSHED))
 
 
 def _request(n: Node, method: str, path: str) -> dict[str, Any]:
@@ -184,6 +192,8 @@ def _request(n: Node, method: str, path: str) -> dict[str, Any]:
         kwargs["params"] = {"t": n.history_t}
     if path.endswith("/ack"):
         kwargs["json"] = {"by": "walker"}
+    if path == "/api/v1/ingest/{source}":
+        kwargs["content"] = b""  # nothing to decode: the pictures stay as they are
     if method == "POST" and path == "/api/v1/zones":
         kwargs["json"] = _square(n.service.scenario.origin, 400.0, "WALK")
     return kwargs
@@ -272,6 +282,12 @@ async def test_every_route_asks_for_a_token_and_answers_from_the_callers_view(
                 got = await theirs.request(**kwargs)
             if needs == "node":
                 assert "node-wide" in _is_error(got, 403)["error"]
+            elif needs == "sensor":  # a sensor token of another partner, bound to none
+                assert "sensor" in _is_error(got, 403)["error"]
+                async with node.client(*PUSHER) as pusher:
+                    got = await pusher.request(**kwargs)
+                assert got.status_code == 202 and got.json() == {"source": PUSHED,
+                                                                 "bytes": 0}, got.text
             elif method == "POST" and path == "/api/v1/zones":
                 # Zones are the node's: an admin of any partner changes them for all.
                 assert got.json() == {"imported": 1, "zones": 2, "problems": []}
@@ -431,3 +447,42 @@ async def test_who_received_what_is_audited(node: Node) -> None:
     ]
     assert log[3]["detail"]["params"] == {"track_id": str(police["tracks"][0]["id"])}
     assert log[0]["detail"]["client"] == "127.0.0.1"
+
+
+# --------------------------------------------------------------------------- sensor push
+
+
+async def test_a_sensor_token_pushes_to_its_own_source_and_nothing_else(node: Node) -> None:
+    s = node.service
+    pushed, other = s.sources[PUSHED], s.sources["feed-radar"]
+    refused = {sid: st.rejected["unauthenticated sensor"] for sid, st in s.sources.items()}
+    inputs, bad = pushed.inputs, sum(pushed.rejected.values())
+    # A line the locator's decoder refuses: it reaches the decoder and changes no picture.
+    line = b'{"t": 1, "sensor": "locator", "azimuth_rad": "north"}\n'
+    async with node.client(*PUSHER) as pusher:
+        got = await pusher.post(f"/api/v1/ingest/{PUSHED}", content=line)
+        assert got.status_code == 202 and got.json() == {"source": PUSHED,
+                                                         "bytes": len(line)}, got.text
+        body = _is_error(await pusher.post("/api/v1/ingest/feed-radar", content=line), 403)
+        assert PUSHED in body["error"] and "feed-radar" in body["fix"]
+        _is_error(await pusher.get("/api/v1/sensors"), 403)  # it reads nothing
+        _is_error(await pusher.post("/api/v1/ingest/nowhere", content=line), 403)
+    async with node.client() as anonymous, node.client(A, "admin") as admin, \
+            node.client(token="sf_" + "y" * 43) as wrong:
+        _is_error(await anonymous.post(f"/api/v1/ingest/{PUSHED}", content=line), 401)
+        _is_error(await wrong.post(f"/api/v1/ingest/{PUSHED}", content=line), 401)
+        assert "sensor" in _is_error(await admin.post(f"/api/v1/ingest/{PUSHED}",
+                                                      content=line), 403)["error"]
+    with anyio.fail_after(10):
+        while pushed.inputs == inputs:
+            await asyncio.sleep(0.02)
+    # The push was decoded (its line refused by the decoder); each refused call counted.
+    assert pushed.inputs == inputs + 1
+    assert pushed.rejected["unauthenticated sensor"] == refused[PUSHED] + 3
+    assert other.rejected["unauthenticated sensor"] == refused["feed-radar"] + 1
+    assert sum(pushed.rejected.values()) == bad + 4
+    _store(s, A).flush()
+    log = [e for e in _store(s, A).audit_log(limit=100_000) if e["action"] == "source.refused"]
+    assert sum(e["detail"]["source"] == PUSHED for e in log) >= 3
+    assert any(e["detail"]["source"] == "feed-radar" and "may push only" in e["detail"]["reason"]
+               for e in log)

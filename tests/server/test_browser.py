@@ -471,6 +471,9 @@ class TestTheDemoNode:
     def test_the_replay_timeline_shows_the_stored_history(self, demo: Served,
                                                           watched: Watched) -> None:
         page = watched.open(demo.url)
+        # Recorded history with alerts in it, so that replay has some to show.
+        page.wait_for_function("window.skyfence.state.alerts.size > 0", timeout=60_000)
+        page.wait_for_timeout(2_000)
         page.wait_for_function("(() => { const r = window.skyfence.state.historyRange;"
                                " return r && r.t_max - r.t_min >= 6; })()", timeout=60_000)
         page.wait_for_selector("#time-slider:not([disabled])")
@@ -495,6 +498,29 @@ class TestTheDemoNode:
         page.wait_for_function(f"window.skyfence.state.replay && "
                                f"window.skyfence.state.replay.t > {replay['t'] + 2}",
                                timeout=15_000)
+        # The past picture has its trails and the alerts that stood then, as stored.
+        at = page.evaluate("window.skyfence.state.replay.t")
+        stored = demo.get(f"api/v1/history/at?t={at}&window_s=1&trail_s=60&alerts=true")
+        standing: dict[int, dict[str, Any]] = {}
+        for e in stored["alert_events"]:
+            if e["event"] == "cleared":
+                standing.pop(e["alert"], None)
+            else:
+                standing[e["alert"]] = e
+        assert standing, "the demo raises alerts within its first seconds"
+        shown = page.evaluate("[...window.skyfence.state.replay.alerts.keys()]")
+        assert set(shown) == set(standing)
+        _until(page, f"() => document.querySelectorAll('#alert-list li').length === "
+                     f"{len(standing)}")
+        assert page.inner_text("#alerts-count") == str(len(standing))
+        # No acknowledging the past.
+        assert not page.is_visible("#alert-list li .ack")
+        trails = {p["id"]: p["trail"] for p in stored["tracks"]}
+        assert any(len(tr) >= 2 for tr in trails.values())
+        assert all(all(q[0] <= at for q in tr) for tr in trails.values())
+        _until(page, """async () => (await window.skyfence.map.getSource('trails').getData())
+            .features.length > 0""")
+        page.screenshot(path=str(SHOTS / "replay.png"))
         page.click("#live-button")
         page.wait_for_function("window.skyfence.state.mode === 'live'")
         assert not page.is_visible("#replay-banner")

@@ -606,3 +606,41 @@ def test_schema_version_table(tmp_path: Path) -> None:
         assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     finally:
         con.close()
+
+
+def test_alert_events_at_gives_the_alerts_as_they_stood(store: SqliteStore) -> None:
+    store.record_alert_event(_event(T0, "raised", alert=1))
+    store.record_alert_event(_event(T0 + 2, "raised", alert=2, kind="dark_drone"))
+    store.record_alert_event(_event(T0 + 4, "acknowledged", alert=1, by="alice"))
+    store.record_alert_event(_event(T0 + 6, "cleared", alert=2, kind="dark_drone"))
+    store.record_alert_event(_event(T0 + 8, "updated", alert=1, severity=Severity.CRITICAL))
+    store.flush()
+
+    def at(t: float) -> list[tuple[int, str]]:
+        return [(e["alert"], e["event"]) for e in store.alert_events_at(t)]
+
+    assert at(T0 - 1) == []
+    assert at(T0 + 1) == [(1, "raised")]
+    assert at(T0 + 3) == [(1, "raised"), (2, "raised")]
+    assert at(T0 + 5) == [(1, "raised"), (2, "raised"), (1, "acknowledged")]
+    # Alert 2 was cleared at T0 + 6: from then on it is not in the picture.
+    assert at(T0 + 7) == [(1, "raised"), (1, "acknowledged")]
+    assert at(T0 + 9) == [(1, "raised"), (1, "acknowledged"), (1, "updated")]
+    assert store.alert_events_at(T0 + 9)[-1]["severity"] == "critical"
+    # Only the events of the look-back span are read: an alert silent for longer is
+    # not found, an older one with recent events is found with those.
+    assert store.alert_events_at(T0 + 9, lookback_s=0.5) == []
+    assert [e["event"] for e in store.alert_events_at(T0 + 9, lookback_s=2.0)] == ["updated"]
+
+
+def test_trails_are_each_tracks_points_in_the_span(store: SqliteStore) -> None:
+    for k in range(6):
+        _tracks(store, T0 + k, [1, 2], lon=[8.0 + 0.01 * k, 9.0])
+    _tracks(store, T0 + 6, [3])
+    store.flush()
+    trails = store.trails([1, 3, 9], since_t=T0 + 2, until_t=T0 + 4)
+    assert sorted(trails) == [1, 3, 9]
+    assert [p[0] for p in trails[1]] == [T0 + 2, T0 + 3, T0 + 4]
+    assert trails[1][0][1] == pytest.approx(8.02)
+    assert trails[3] == [] and trails[9] == []
+    assert store.trails([], since_t=T0, until_t=T0 + 9) == {}

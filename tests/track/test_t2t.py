@@ -57,3 +57,35 @@ def test_consistent_when_both_share_the_same_error() -> None:
     x, P, _ = covariance_intersection(ea, Pa, eb, Pb)
     nees = np.einsum("ni,nij,nj->n", x, np.linalg.inv(P), x)
     assert nees.mean() <= 6.0 * 1.05
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.floats(1e-4, 1e4))
+def test_the_kernel_agrees_with_the_numpy_reference(seed: int, scale: float) -> None:
+    from skyfence.track.t2t import covariance_intersection_reference
+
+    rng = np.random.default_rng(seed)
+    n = 50
+    Pa, Pb = _spd(rng, n, 6), _spd(rng, n, 6, scale=scale)
+    xa, xb = rng.normal(size=(n, 6)), rng.normal(size=(n, 6))
+    x, P, w = covariance_intersection(xa, Pa, xb, Pb)
+    xr, Pr, wr = covariance_intersection_reference(xa, Pa, xb, Pb)
+    # The reference's golden section stops 6e-6 wide; the kernel's Newton steps do not.
+    np.testing.assert_allclose(w, wr, atol=2e-5)
+    np.testing.assert_allclose(P, Pr, rtol=1e-3, atol=1e-4 * np.abs(Pr).max())
+    np.testing.assert_allclose(x, xr, rtol=1e-3, atol=1e-3 * np.abs(xr).max())
+    # And ω is at least as good as the reference's: det P no larger.
+    assert np.all(np.linalg.slogdet(P)[1] <= np.linalg.slogdet(Pr)[1] + 1e-9)
+    assert np.all(np.linalg.eigvalsh(P)[:, 0] > 0)
+
+
+def test_a_pair_not_positive_definite_gives_nan_rows_not_an_error() -> None:
+    rng = np.random.default_rng(4)
+    Pa, Pb = _spd(rng, 3, 6), _spd(rng, 3, 6)
+    Pb[1] = -Pb[1]
+    x, P, w = covariance_intersection(rng.normal(size=(3, 6)), Pa, rng.normal(size=(3, 6)), Pb)
+    assert np.isnan(w[1]) and np.isnan(x[1]).all() and np.isnan(P[1]).all()
+    assert np.isfinite(w[[0, 2]]).all() and np.isfinite(P[[0, 2]]).all()
+    x0, P0, w0 = covariance_intersection(np.empty((0, 6)), np.empty((0, 6, 6)),
+                                         np.empty((0, 6)), np.empty((0, 6, 6)))
+    assert x0.shape == (0, 6) and P0.shape == (0, 6, 6) and w0.shape == (0,)

@@ -1,13 +1,23 @@
 """What one node sends another: the picture released to a partner, as one message.
 
-One message per picture (at most one a period), JSON, columnar so that a thousand
-tracks stay a few hundred kilobytes::
+One message per picture (at most one a period). Version 2, what a node sends: a
+small JSON envelope and tracks header, then the tracks as little-endian arrays, so
+that neither side turns a thousand tracks into text and back (with JSON, encoding
+and decoding cost a node more CPU than its own tracker)::
 
-    {"v": 1, "from": "police", "to": "army", "node": "police-hq", "t": 1764252000.0,
-     "tracks": {"id": [...], "x": [[X, Y, Z, VX, VY, VZ], ...],
-                "P": [[21 numbers: the upper triangle of the 6×6 covariance, row by
-                       row], ...],
-                "class": [...], "identity": [...]}}
+    b"SKYF" | u8 version (2) | u32 length | envelope, JSON:
+        {"from": "police", "to": "army", "node": "police-hq", "t": 1764252000.0}
+    u32 length | tracks header, JSON:
+        {"n": N, "classes": [names], "identity_rows": [...], "identity": [...]}
+    id int64 (N) | x float64 (N, 6): X, Y, Z, VX, VY, VZ |
+    P float64 (N, 21): the upper triangle of the 6×6 covariance, row by row |
+    class uint8 (N): an index into the header's ``classes``
+
+Identities are sparse (cooperative targets only): the rows that have one, and theirs.
+Version 1, all JSON (``{"v": 1, "from": …, "tracks": {"id": [...], "x": [[…]],
+"P": [[21 numbers]], "class": [...], "identity": [...]}}``), is still read: a
+journal recorded before version 2 replays as it was, and a partner node not yet
+upgraded is still heard.
 
 States are ECEF (metres, m/s; WGS84), so that two nodes with different local
 origins need agree on nothing but the datum; the receiver rotates them into its own
@@ -16,10 +26,11 @@ gives it as the JetStream message id, so a repeat is dropped by the broker, and 
 receiver refuses a message not newer than the last it took from that sender
 (a replay, or one that overtook another).
 
-Field-level release (:class:`FieldPolicy`): for a partner that may have positions
-only to the nearest kilometre and no identities, the positions are snapped to a
-grid of that size (its variance, size²/12, added to the covariance, so the
-receiver weighs them for what they are) and identities are left empty.
+Field-level release (:class:`FieldPolicy`, from ``skyfence.release``): for a partner
+that may have positions only to the nearest kilometre and no identities, the
+positions are snapped to a grid of that size (its variance, size²/12, added to the
+covariance, so the receiver weighs them for what they are) and identities are left
+empty.
 
 :class:`PictureDecoder` is the receiving side's stream decoder (each NATS message
 is one ``feed``): it checks the version, the sender (the source's ``partner``
@@ -33,6 +44,8 @@ from __future__ import annotations
 
 import json
 import math
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +56,19 @@ from skyfence.adapters.base import Message, Rejected
 from skyfence.classify import CLASSES
 from skyfence.geo import Origin, ecef_to_geodetic
 from skyfence.picture import Frame
+from skyfence.release import FieldPolicy, release_ecef
+from skyfence.release import snap_ecef as _snap  # noqa: F401  (the name it had here)
 from skyfence.scenario import Scenario
 from skyfence.types import F64, Detections, PartnerTracks
 
-VERSION = 1
+VERSION = 2
+#: The all-JSON version, still read.
+JSON_VERSION = 1
+MAGIC = b"SKYF"
+_START = struct.Struct("<4sBI")  # magic, version, length of the envelope
+_U32 = struct.Struct("<I")
+#: Bytes per track of a version 2 message: id, x, P's upper triangle, class.
+ROW_BYTES = 8 + 6 * 8 + 21 * 8 + 1
 #: Largest message accepted (bytes): 10,000 tracks fit.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 _IU = np.triu_indices(6)
@@ -54,15 +76,6 @@ _IU = np.triu_indices(6)
 #: (m²/s³; a manoeuvring drone), and the longest carry (s).
 RETIME_Q = 10.0
 RETIME_MAX_S = 10.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FieldPolicy:
-    """What of each track a partner receives: positions snapped to ``round_m`` (0:
-    as they are), identities or not."""
-
-    round_m: float = 0.0
-    identity: bool = True
 
 
 def encode_picture(frame: Frame, origin: Origin, *, sender: str, recipient: str,
@@ -87,44 +100,44 @@ def encode_tracks(frame: Frame, origin: Origin, policy: FieldPolicy | None = Non
     T = np.zeros((6, 6))
     T[:3, :3] = T[3:, 3:] = R.T  # ECEF = T @ ENU
     Pe = T @ P @ T.T
-    if pol.round_m > 0:
-        pos, Pe = _snap(pos, Pe, pol.round_m)
+    pos, vel, Pe = release_ecef(pos, vel, Pe, pol)
     Pe = 0.5 * (Pe + np.swapaxes(Pe, 1, 2))
-    names = np.asarray(CLASSES)[frame.classes.label[shown].astype(np.intp)]
-    ident = tr.identity[shown] if pol.identity else np.full(int(shown.sum()), "")
-    tracks = {
-        "id": tr.id[shown].tolist(),
-        "x": np.hstack([pos, vel]).tolist(),
-        "P": Pe[:, _IU[0], _IU[1]].tolist(),
-        "class": names.tolist(),
-        "identity": ident.tolist(),
-    }
-    return json.dumps(tracks, separators=(",", ":"), allow_nan=False).encode()
+    n = int(shown.sum())
+    rows = (np.flatnonzero(tr.identity[shown] != "") if pol.identity
+            else np.empty(0, dtype=np.intp))
+    head = json.dumps({"n": n, "classes": list(CLASSES), "identity_rows": rows.tolist(),
+                       "identity": tr.identity[shown][rows].tolist()},
+                      separators=(",", ":")).encode()
+    return b"".join((
+        _U32.pack(len(head)), head,
+        tr.id[shown].astype("<i8").tobytes(),
+        np.ascontiguousarray(np.hstack([pos, vel]), dtype="<f8").tobytes(),
+        np.ascontiguousarray(Pe[:, _IU[0], _IU[1]], dtype="<f8").tobytes(),
+        frame.classes.label[shown].astype(np.uint8).tobytes(),
+    ))
 
 
 def picture_message(tracks: bytes, *, sender: str, recipient: str, node: str,
                     t: float) -> bytes:
     """A whole message: the envelope around ``tracks`` (from :func:`encode_tracks`)."""
-    head = json.dumps({"v": VERSION, "from": sender, "to": recipient, "node": node, "t": t},
+    head = json.dumps({"from": sender, "to": recipient, "node": node, "t": t},
                       separators=(",", ":"), allow_nan=False).encode()
-    return b"".join((head[:-1], b',"tracks":', tracks, b"}"))
+    return b"".join((_START.pack(MAGIC, VERSION, len(head)), head, tracks))
 
 
-def _snap(pos: F64, P: F64, size_m: float) -> tuple[F64, F64]:
-    """Positions to the nearest grid point of ``size_m`` on the ground (latitude and
-    longitude cells of that size), the grid's variance added."""
-    lat, lon, h = ecef_to_geodetic(pos)
-    dlat = math.degrees(size_m / 6_371_000.0)
-    dlon = dlat / np.maximum(np.cos(np.radians(lat)), 1e-3)
-    lat = np.round(lat / dlat) * dlat
-    lon = np.round(lon / dlon) * dlon
-    h = np.round(h / size_m) * size_m
-    from skyfence.geo import geodetic_to_ecef
-
-    snapped = geodetic_to_ecef(lat, lon, h)
-    P = P.copy()
-    P[:, [0, 1, 2], [0, 1, 2]] += size_m**2 / 12.0
-    return snapped, P
+def message_time(data: bytes) -> float | None:
+    """The picture time a message claims (its envelope's ``t``), without decoding its
+    tracks or checking anything; None if it names none."""
+    try:
+        if data[:len(MAGIC)] == MAGIC:
+            _, _, n_env = _START.unpack_from(data)
+            env = json.loads(data[_START.size:_START.size + n_env])
+        else:
+            env = json.loads(data)
+        t = env.get("t") if isinstance(env, dict) else None
+    except (ValueError, struct.error, RecursionError):
+        return None
+    return float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +189,7 @@ class PartnerPicture:
             x = x @ F.T
             P = F @ P @ F.T + RETIME_Q * Q
         P = 0.5 * (P + np.swapaxes(P, 1, 2))
-        ref = np.array([f"{self.sender}:{i}" for i in self.id.tolist()], dtype=np.str_)
+        ref = np.char.add(f"{self.sender}:", self.id.astype(np.str_))
         return Detections(t=np.full(n, t), sensor=np.full(n, sensor, dtype=np.int32),
                           z=x[:, :3].copy(), R=P[:, :3, :3].copy(), identity=self.identity,
                           reported=PartnerTracks(x=x, P=P, ref=ref))
@@ -208,6 +221,10 @@ class PictureDecoder:
         self.last_t = -math.inf
         self.offset = 0
         self.counters: dict[str, int] = {"accepted": 0}
+        #: Called with each picture accepted, before ``feed`` returns: the node's
+        #: federation keeps ``last_t`` across a restart through it
+        #: (``skyfence.federation.nats.LastTaken``).
+        self.on_accept: Callable[[PartnerPicture], None] | None = None
 
     def feed(self, data: bytes) -> list[Message | Rejected]:
         start, self.offset = self.offset, self.offset + len(data)
@@ -219,6 +236,8 @@ class PictureDecoder:
             return [Rejected(offset=start, reason=bad.reason, data=data[:64])]
         self.counters["accepted"] += 1
         self.last_t = msg.t
+        if self.on_accept is not None:
+            self.on_accept(msg)
         return [msg]
 
     def close(self) -> list[Message | Rejected]:
@@ -227,22 +246,63 @@ class PictureDecoder:
     def _decode(self, data: bytes) -> PartnerPicture:
         if len(data) > self.max_message_bytes:
             raise _Bad(f"oversize: {len(data)} bytes, more than {self.max_message_bytes}")
+        if data[:len(MAGIC)] == MAGIC:
+            return self._decode_binary(data)
+        if data[:64].lstrip()[:1] in (b"{", b"["):
+            return self._decode_json(data)
+        raise _Bad(f"not a picture message: it starts with {bytes(data[:8])!r}, neither "
+                   f"{MAGIC!r} (version {VERSION}) nor JSON (version {JSON_VERSION})")
+
+    def _decode_binary(self, data: bytes) -> PartnerPicture:
+        size = len(data)
+        if size < _START.size:
+            raise _Bad(f"truncated: {size} bytes, a version {VERSION} message starts with "
+                       f"{_START.size}")
+        _, version, n_env = _START.unpack_from(data)
+        if version != VERSION:
+            raise _Bad(f"unknown version {version}: this node reads versions {JSON_VERSION} "
+                       f"and {VERSION}")
+        at = _START.size
+        env = _json_object(data, at, n_env, "envelope")
+        at += n_env
+        sender, recipient, t = self._envelope(env)
+        if size < at + _U32.size:
+            raise _Bad(f"truncated: {size} bytes, the tracks header is missing")
+        (n_head,) = _U32.unpack_from(data, at)
+        at += _U32.size
+        head = _json_object(data, at, n_head, "tracks header")
+        at += n_head
+        n = head.get("n")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise _Bad(f"bad tracks: 'n' is {n!r}, not a count")
+        if size - at != n * ROW_BYTES:
+            kind = "truncated" if size - at < n * ROW_BYTES else "bad size"
+            raise _Bad(f"{kind}: {size - at} bytes of tracks, {n} tracks take "
+                       f"{n * ROW_BYTES}")
+        classes = head.get("classes")
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise _Bad("bad tracks: 'classes' is not a list of class names")
+        ids = np.frombuffer(data, "<i8", n, at).astype(np.int64)
+        at += 8 * n
+        x = np.frombuffer(data, "<f8", 6 * n, at).astype(np.float64).reshape(n, 6)
+        at += 48 * n
+        tri = np.frombuffer(data, "<f8", 21 * n, at).astype(np.float64).reshape(n, 21)
+        at += 168 * n
+        label = np.frombuffer(data, np.uint8, n, at).astype(np.intp)
+        if n and int(label.max()) >= len(classes):
+            raise _Bad(f"bad tracks: a class index beyond the header's {len(classes)} classes")
+        klass = np.asarray(classes, dtype=np.str_).reshape(-1)[label]
+        return self._checked(sender, recipient, env.get("node", ""), t, ids, x, tri, klass,
+                             _identities(head, n))
+
+    def _decode_json(self, data: bytes) -> PartnerPicture:
         try:
             body = json.loads(data, parse_constant=_no_constant)
         except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
             raise _Bad(f"not JSON: {err}") from None
-        if not isinstance(body, dict) or body.get("v") != VERSION:
-            raise _Bad(f"not a version {VERSION} picture message")
-        sender, recipient = body.get("from"), body.get("to")
-        if sender != self.partner:
-            raise _Bad(f"forged sender: {sender!r} on the feed of {self.partner!r}")
-        if self.recipient and recipient != self.recipient:
-            raise _Bad(f"wrong recipient: {recipient!r}, this node is {self.recipient!r}")
-        t = body.get("t")
-        if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
-            raise _Bad("bad time: 't' is not a number")
-        if t <= self.last_t:
-            raise _Bad(f"replayed or reordered: t {t} is not after {self.last_t}")
+        if not isinstance(body, dict) or body.get("v") != JSON_VERSION:
+            raise _Bad(f"not a version {JSON_VERSION} picture message")
+        sender, recipient, t = self._envelope(body)
         tracks = body.get("tracks")
         if not isinstance(tracks, dict):
             raise _Bad("bad tracks: not an object")
@@ -255,6 +315,28 @@ class PictureDecoder:
             ident = np.asarray(tracks["identity"], dtype=np.str_).reshape(n)
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise _Bad(f"bad tracks: {err}") from None
+        return self._checked(sender, recipient, body.get("node", ""), t, ids, x, tri, klass,
+                             ident)
+
+    def _envelope(self, body: dict[str, Any]) -> tuple[str, str, float]:
+        """Sender, recipient and time of a message, each checked."""
+        sender, recipient = body.get("from"), body.get("to")
+        if sender != self.partner:
+            raise _Bad(f"forged sender: {sender!r} on the feed of {self.partner!r}")
+        if self.recipient and recipient != self.recipient:
+            raise _Bad(f"wrong recipient: {recipient!r}, this node is {self.recipient!r}")
+        t = body.get("t")
+        if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
+            raise _Bad("bad time: 't' is not a number")
+        if t <= self.last_t:
+            raise _Bad(f"replayed or reordered: t {t} is not after {self.last_t}")
+        return str(sender), str(recipient or ""), float(t)
+
+    def _checked(self, sender: str, recipient: str, node: Any, t: float,
+                 ids: NDArray[np.int64], x: F64, tri: F64, klass: NDArray[np.str_],
+                 ident: NDArray[np.str_]) -> PartnerPicture:
+        """The picture, once its numbers, classes, covariances and area pass."""
+        n = ids.size
         if not (np.isfinite(x).all() and np.isfinite(tri).all()):
             raise _Bad("bad tracks: a number is not finite")
         if not np.isin(klass, CLASSES).all():
@@ -262,16 +344,44 @@ class PictureDecoder:
         P = np.zeros((n, 6, 6))
         P[:, _IU[0], _IU[1]] = tri
         P = P + np.swapaxes(P, 1, 2) - P * np.eye(6)
-        if n and not np.all(np.linalg.eigvalsh(P)[:, 0] > 0):
-            raise _Bad("bad tracks: a covariance is not positive definite")
+        if n:
+            try:
+                np.linalg.cholesky(P)
+            except np.linalg.LinAlgError:
+                raise _Bad("bad tracks: a covariance is not positive definite") from None
         if self.area is not None and n:
             lat, lon, _ = ecef_to_geodetic(x[:, :3])
             outside = ~self.area.contains(lat, lon)
             if outside.any():
                 raise _Bad(f"outside the sender's area: {int(outside.sum())} of {n} tracks")
-        return PartnerPicture(sender=str(sender), recipient=str(recipient or ""),
-                              node=str(body.get("node", "")), t=float(t), id=ids, x=x, P=P,
-                              klass=klass, identity=ident)
+        return PartnerPicture(sender=sender, recipient=recipient, node=str(node), t=t, id=ids,
+                              x=x, P=P, klass=klass, identity=ident)
+
+
+def _json_object(data: bytes, at: int, length: int, what: str) -> dict[str, Any]:
+    """The JSON object of ``length`` bytes at ``at`` (a version 2 message's headers)."""
+    if at + length > len(data):
+        raise _Bad(f"truncated: {len(data)} bytes, the {what} runs to {at + length}")
+    try:
+        value = json.loads(data[at:at + length], parse_constant=_no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError) as err:
+        raise _Bad(f"bad {what}: not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise _Bad(f"bad {what}: not a JSON object")
+    return value
+
+
+def _identities(head: dict[str, Any], n: int) -> NDArray[np.str_]:
+    """The (n,) identities of a version 2 tracks header ('' where none)."""
+    rows, values = head.get("identity_rows", []), head.get("identity", [])
+    if not (isinstance(rows, list) and isinstance(values, list) and len(rows) == len(values)
+            and all(type(r) is int and 0 <= r < n for r in rows)
+            and all(isinstance(v, str) for v in values)):
+        raise _Bad("bad tracks: 'identity_rows' and 'identity' are not rows of this "
+                   "picture and their identities")
+    ident = np.zeros(n, dtype=np.asarray(values, dtype=np.str_).dtype if values else "<U1")
+    ident[rows] = values
+    return ident
 
 
 def _no_constant(name: str) -> None:

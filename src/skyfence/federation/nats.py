@@ -29,16 +29,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from skyfence.errors import InputError
-from skyfence.federation.codec import FieldPolicy, encode_tracks, picture_message
+from skyfence.federation.codec import encode_tracks, picture_message
 from skyfence.geo import Origin
 from skyfence.node.outputs import PictureOutput
 from skyfence.picture import Frame
+from skyfence.release import FieldPolicy
 
 log = logging.getLogger("skyfence.federation")
 
@@ -131,6 +135,67 @@ class FederationConfig:
     keyfile: str | None = None
     send: tuple[Send, ...] = ()
     receive: tuple[Receive, ...] = ()
+
+
+class LastTaken:
+    """The time of the last picture this node took from each sender, kept in a small
+    JSON file (beside the node's store) across restarts.
+
+    A node that crashed after taking a picture and before acking it gets that picture
+    again from its consumer; its fresh decoder, given the time kept here, refuses it
+    as a replay instead of taking it twice. Each picture taken rewrites the file whole
+    (a new file, flushed to disk, renamed over the old): a crash leaves the old or the
+    new, never half of one.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.times: dict[str, float] = {}
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as err:
+            log.warning("federation: %s unreadable (%s): the last pictures taken are "
+                        "forgotten, a picture taken before may be taken again once",
+                        self.path, err)
+            return
+        if isinstance(raw, dict):
+            self.times = {str(k): float(v) for k, v in raw.items()
+                          if isinstance(v, int | float) and not isinstance(v, bool)
+                          and math.isfinite(v)}
+
+    def get(self, sender: str) -> float:
+        return self.times.get(sender, -math.inf)
+
+    def note(self, sender: str, t: float) -> None:
+        """``t`` taken from ``sender``: on disk before this returns (the node acks the
+        message after). A failure to write is logged, not raised: the node goes on."""
+        self.times[sender] = t
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as f:
+                json.dump(self.times, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as err:
+            log.warning("federation: cannot keep the last picture taken in %s: %s",
+                        self.path, err)
+
+
+def last_taken_path(store_path: str | Path) -> Path:
+    """Where a node with its store at ``store_path`` keeps :class:`LastTaken`."""
+    p = Path(store_path)
+    return p.with_name(f"{p.stem}.federation.json")
+
+
+def resume_feeds(decoders: Mapping[str, Any], last_taken: LastTaken) -> None:
+    """Each sender's decoder (sender → ``PictureDecoder``) starts after the last picture
+    taken from it, and notes every picture it takes in ``last_taken``."""
+    for sender, dec in decoders.items():
+        dec.last_t = max(dec.last_t, last_taken.get(sender))
+        dec.on_accept = lambda msg, sender=sender: last_taken.note(sender, msg.t)
 
 
 class Federation:

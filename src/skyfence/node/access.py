@@ -11,10 +11,17 @@ and the hash to put in ``node.toml``:
     sha256 = "3a7bd3e2…"   # 64 hexadecimal digits
     name = "watch desk 1"  # optional: who holds it, for the audit log
 
+    [[tokens]]
+    partner = "police"
+    role = "sensor"
+    source = "radar1-push"  # a sensor token: bound to one source of transport "http"
+    sha256 = "…"
+
 Roles, each with what the one before it may do: ``viewer`` reads its partner's
 picture, history, alerts, zones and sensors; ``operator`` also acknowledges alerts;
 ``admin`` also changes zones and reads the audit log and the metrics. ``sensor``
-may only send detections, for the sensors its partner owns.
+may only send detections, to its own source (``POST /api/v1/ingest/{source}``), and
+reads nothing.
 
 A node without ``[[tokens]]`` asks for none: every caller is the home partner's
 admin (the embedded demo, a node on a closed network).
@@ -64,6 +71,8 @@ class Token:
     role: Role
     sha256: str
     name: str = ""
+    #: A sensor token's source: the one it may push to ("" for other roles).
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,7 @@ class Caller:
     partner: str
     role: Role
     name: str = ""
+    source: str = ""
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -119,4 +129,5 @@ class Access:
         for t in self.tokens:  # compare every one, in constant time each
             if hmac.compare_digest(t.sha256, digest):
                 found = t
-        return None if found is None else Caller(found.partner, found.role, found.name)
+        return None if found is None else Caller(found.partner, found.role, found.name,
+                                              found.source)

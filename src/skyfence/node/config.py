@@ -24,6 +24,9 @@ storage, outputs — validated at start with errors that name the key and the fi
 
     [[partners]]
     id = "army"
+    round_m = 1000.0               # optional field policy (skyfence.release): positions
+    round_mps = 5.0                # to a 1 km grid, velocities to 5 m/s, no identities,
+    identity = false               # in everything army receives from this node
 
     [[sensors]]                    # as in scenario.json
     id = "radar1"
@@ -34,18 +37,43 @@ storage, outputs — validated at start with errors that name the key and the fi
     pd = 0.9
     noise_std = { range_m = 8.0, azimuth_rad = 0.003, elevation_rad = 0.005 }
 
+    [[sensors]]                    # a SAPIENT sensor node, declared before it connects
+    id = "mast-radar"
+    owner = "police"
+    kind = "radar"                 # radar | radar2d | bearing | position
+    sapient_node_id = "a8654cdf-4328-47de-81fa-c495589e30c9"
+    position_enu_m = [1390.0, 555.0, 30.0]
+    pd = 0.9
+    noise_std = { range_m = 5.0, azimuth_rad = 0.0035, elevation_rad = 0.005 }
+
     [[sources]]
     id = "radar1-feed"
     format = "jsonl"               # jsonl | beast | avr | sbs | remoteid-pcap | asterix
-    sensor = "radar1"
-    transport = "tcp-listen"       # tcp-listen | tcp-connect | file
-    host = "0.0.0.0"
-    port = 7001
+    sensor = "radar1"              #   | sapient (below)
+    transport = "tcp-listen"       # tcp-listen | tcp-connect | file | http (the sensor
+    host = "0.0.0.0"               #   pushes to POST /api/v1/ingest/<id>, with a sensor
+    port = 7001                    #   token bound to this source)
     [sources.tls]                  # optional, tcp-listen: TLS, and the sensor's own
     certfile = "node.pem"          # certificate required (mutual TLS)
     keyfile = "node.key"
     client_cafile = "sensors-ca.pem"
     client_names = ["radar1.police.example"]
+
+    [[sources]]                    # the sensor pushes its feed to the API
+    id = "radar1-push"
+    format = "jsonl"
+    sensor = "radar1"
+    transport = "http"
+
+    [[sources]]                    # SAPIENT (BSI Flex 335 v2.0) sensor nodes connect here
+    id = "sapient"
+    format = "sapient"
+    transport = "tcp-listen"       # (and the optional [sources.tls], as above)
+    port = 5020
+    partner = "police"             # optional: only this partner's nodes may register
+    sensors = ["mast-radar"]       # optional: default every sensor with a sapient_node_id
+    options = { max_offset_m = 50.0 }  # how far from position_enu_m a node may report
+                                       # itself (metres)
 
     [zones]
     files = ["zones.geojson"]
@@ -56,6 +84,12 @@ storage, outputs — validated at start with errors that name the key and the fi
     partner = "police"             # skyfence.node.access)
     role = "operator"
     sha256 = "…"                   # 'skyfence token new' prints a token and its hash
+
+    [[tokens]]
+    partner = "police"
+    role = "sensor"                # pushes to one source of transport "http", whose
+    source = "radar1-push"         # sensor the partner owns, and reads nothing
+    sha256 = "…"
 
     [[outputs.webhooks]]           # alert events, signed (HMAC) when a secret is set
     url = "https://ops.example/hook"
@@ -76,13 +110,14 @@ from __future__ import annotations
 
 import math
 import tomllib
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from skyfence.adapters.journal import Source
 from skyfence.errors import InputError
-from skyfence.federation.codec import FieldPolicy, _area
+from skyfence.federation.codec import _area
 from skyfence.federation.nats import FederationConfig, Receive, Send, check_partner_id
 from skyfence.ingest import FORMATS
 from skyfence.node.access import Role, Token
@@ -93,9 +128,12 @@ from skyfence.node.outputs import (
     parse_geojson_output,
 )
 from skyfence.node.partners import LOCAL, Partner, Releasability
+from skyfence.release import FieldPolicy
 from skyfence.scenario import Scenario, SensorSpec, parse_scenario
 
-TRANSPORTS = ("tcp-listen", "tcp-connect", "file")  # and "nats", for federation feeds
+#: And "nats", for federation feeds. "http": the sensor pushes its feed to the API,
+#: ``POST /api/v1/ingest/{source}``, with a sensor token bound to the source.
+TRANSPORTS = ("tcp-listen", "tcp-connect", "file", "http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,11 +253,13 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
     if not all(isinstance(s, dict) for s in sensors):
         raise r.fail("sensors", "is not a list of tables", "write [[sensors]]")
     release, home = _release(r, doc, node, sensors)
+    raw_sensors = sensors
     sensors = [{k: v for k, v in s.items() if k not in ("owner", "release")} for s in sensors]
     scenario = parse_scenario({"name": r.get(node, "name", str, "node", "node"),
                                "origin": origin, "sensors": sensors},
                               file=f"{file} ([[sensors]])")
     sensor_ids = scenario.sensor_index()
+    sapient = _sapient_nodes(r, raw_sensors, scenario)
     sources = []
     seen: set[str] = set()
     for k, s in enumerate(doc.get("sources", [])):
@@ -231,25 +271,28 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
             raise r.fail(f"{where}.id", f"{sid!r} is used twice", "give each source its own id")
         seen.add(sid)
         fmt = r.get(s, "format", str, where, required=True)
-        if fmt not in FORMATS or fmt == "sapient":
-            usable = sorted(f for f in FORMATS if f != "sapient")
+        if fmt not in FORMATS or fmt == "skyfence-picture":
+            usable = sorted(f for f in FORMATS if f != "skyfence-picture")
             raise r.fail(f"{where}.format", f"{fmt!r} is not a format a source can have",
                          f"use one of {', '.join(usable)}")
-        sensor = r.get(s, "sensor", str, where, required=True)
-        if sensor not in sensor_ids:
-            raise r.fail(f"{where}.sensor", f"{sensor!r} is not a declared sensor",
-                         f"use one of {', '.join(sorted(sensor_ids))}")
         transport = r.get(s, "transport", str, where, required=True)
         if transport not in TRANSPORTS:
             raise r.fail(f"{where}.transport", f"{transport!r} is not a transport",
                          f"use one of {', '.join(TRANSPORTS)}")
+        if fmt == "sapient":
+            sensor, options = _sapient_source(r, s, where, transport, sapient, release)
+        else:
+            sensor = r.get(s, "sensor", str, where, required=True)
+            if sensor not in sensor_ids:
+                raise r.fail(f"{where}.sensor", f"{sensor!r} is not a declared sensor",
+                             f"use one of {', '.join(sorted(sensor_ids))}")
+            options = r.get(s, "options", dict, where, {})
         port = r.get(s, "port", int, where, 0)
         if transport.startswith("tcp") and not 0 < port < 65536:
             raise r.fail(f"{where}.port", f"{port} is not a TCP port", "give 1–65535")
         fpath = r.get(s, "path", str, where)
         if transport == "file" and fpath is None:
             raise r.fail(f"{where}.path", "missing", "a file source needs path = \"…\"")
-        options = r.get(s, "options", dict, where, {})
         tls = _source_tls(r, s, where, transport, base)
         sources.append(SourceConfig(
             source=Source(id=sid, format=fmt, sensor=sensor, options=dict(options)),
@@ -341,7 +384,8 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
         zone_files=tuple(base / f for f in files), sites_file=opt_path(zones, "sites", "zones"),
         dem_file=opt_path(zones, "dem", "zones"), webhooks=tuple(hooks),
         cot_outputs=tuple(cots), geojson_outputs=tuple(geojsons), http_certfile=certfile,
-        http_keyfile=keyfile, release=release, home=home, tokens=_tokens(r, doc, release),
+        http_keyfile=keyfile, release=release, home=home,
+        tokens=_tokens(r, doc, release, sources),
         federation=federation)
 
 
@@ -399,8 +443,20 @@ def _federation(r: _Reader, t: dict[str, Any], release: Releasability | None, ho
             raise r.fail(f"{where}.period_s" if not 0 < period <= 3600 else f"{where}.round_m",
                          "out of range", "give period_s in (0, 3600] and round_m in "
                          "[0, 100000] metres")
+        identity = r.get(s, "identity", bool, where, True)
+        # The partner's own policy is applied already (to everything it receives); a
+        # send may make it coarser, not finer.
+        floor = release.policy(to) if release is not None else FieldPolicy()
+        if "round_m" in s and 0 < round_m < floor.round_m:
+            raise r.fail(f"{where}.round_m", f"{round_m} m is finer than {to!r} may have "
+                         f"({floor.round_m:g} m, [[partners]] round_m)",
+                         f"give round_m ≥ {floor.round_m:g}, or leave it out")
+        if "identity" in s and identity and not floor.identity:
+            raise r.fail(f"{where}.identity", f"{to!r} may not have identities "
+                         "([[partners]] identity = false)", "leave it out")
         sends.append(Send(to=to, period_s=float(period), policy=FieldPolicy(
-            round_m=float(round_m), identity=r.get(s, "identity", bool, where, True))))
+            round_m=0.0 if round_m == floor.round_m else float(round_m),
+            identity=identity)))
     receives = []
     for k, s in enumerate(r.get(t, "receive", list, "federation", [])):
         where = f"federation.receive[{k}]"
@@ -459,6 +515,94 @@ def _source_tls(r: _Reader, s: dict[str, Any], where: str, transport: str, base:
                      client_cafile=files["client_cafile"], client_names=tuple(names))
 
 
+def _sapient_nodes(r: _Reader, sensors: list[dict[str, Any]], scenario: Scenario
+                   ) -> dict[str, str]:
+    """The sensors declared as SAPIENT nodes: sensor id → its node id (a UUID)."""
+    out: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for k, s in enumerate(sensors):
+        if "sapient_node_id" not in s:
+            continue
+        where = f"sensors[{k}].sapient_node_id"
+        v = s["sapient_node_id"]
+        try:
+            if not isinstance(v, str):
+                raise ValueError
+            key = str(uuid.UUID(v))
+        except ValueError:
+            raise r.fail(where, f"{v!r} is not a UUID",
+                         'give the node id the sensor node sends, e.g. '
+                         '"0b6d3c9e-2f41-4c11-9d3e-5a2b7c4d8e1f"') from None
+        from skyfence.adapters.sapient.source import SAPIENT_KINDS
+
+        spec = scenario.sensors[k]
+        if key in seen:
+            raise r.fail(where, f"{v} is also the node id of sensor {seen[key]!r}",
+                         "give each SAPIENT sensor node its own node id")
+        if spec.kind not in SAPIENT_KINDS:
+            raise r.fail(f"sensors[{k}].kind", f"a SAPIENT node cannot be a {spec.kind} sensor",
+                         f"declare what it measures: one of {', '.join(SAPIENT_KINDS)}")
+        seen[key] = spec.id
+        out[spec.id] = key
+    return out
+
+
+def _sapient_source(r: _Reader, s: dict[str, Any], where: str, transport: str,
+                    nodes: dict[str, str], release: Releasability | None
+                    ) -> tuple[str, dict[str, Any]]:
+    """A ``format = "sapient"`` source: the sensor it is listed under (its first) and
+    the options of its decoder (``skyfence.adapters.sapient.source.SourceRules``)."""
+    if transport != "tcp-listen":
+        raise r.fail(f"{where}.transport", f"a SAPIENT source cannot be {transport!r}",
+                     'use transport = "tcp-listen": SAPIENT sensor nodes connect to the node')
+    if "sensor" in s:
+        raise r.fail(f"{where}.sensor", "a SAPIENT source has no single sensor",
+                     'list them as sensors = ["…"], or leave it out to serve every sensor '
+                     "with a sapient_node_id")
+    if not nodes:
+        raise r.fail(f"{where}.format", "no [[sensors]] entry has a sapient_node_id",
+                     "declare each SAPIENT node that may connect as a [[sensors]] entry with "
+                     'sapient_node_id = "<its UUID>"')
+    owner = {sid: release.owner[sid] if release is not None else LOCAL for sid in nodes}
+    partner = r.get(s, "partner", str, where)
+    if partner is not None:
+        ids = [p.id for p in release.partners] if release is not None else []
+        if partner not in ids:
+            raise r.fail(f"{where}.partner", f"{partner!r} is not a declared partner",
+                         "give the [[partners]] id whose sensor nodes connect here"
+                         if ids else "declare [[partners]], or leave partner out")
+    listed = r.get(s, "sensors", list, where)
+    if listed is None:
+        serves = list(nodes)
+    else:
+        if not listed:
+            raise r.fail(f"{where}.sensors", "is empty",
+                         "list the SAPIENT sensors it serves, or leave it out for all")
+        for k, sid in enumerate(listed):
+            if sid not in nodes:
+                raise r.fail(f"{where}.sensors[{k}]",
+                             f"{sid!r} is not a sensor with a sapient_node_id",
+                             f"use one of {', '.join(sorted(nodes))}")
+            if partner is not None and owner[sid] != partner:
+                raise r.fail(f"{where}.sensors[{k}]", f"{sid!r} is owned by {owner[sid]!r}, "
+                             f"not by {partner!r}, this source's partner",
+                             "list only the partner's sensors, or change the sensor's owner")
+        serves = list(dict.fromkeys(listed))
+    options = r.get(s, "options", dict, where, {})
+    unknown = sorted(set(options) - {"max_offset_m", "fusion_node_id"})
+    if unknown:
+        raise r.fail(f"{where}.options.{unknown[0]}", "unknown SAPIENT option",
+                     "use max_offset_m (how far from its declared position a node may "
+                     "report itself, metres) or fusion_node_id (this node's UUID)")
+    offset = r.get(options, "max_offset_m", (int, float), f"{where}.options", 50.0)
+    if not 0 < offset < math.inf:
+        raise r.fail(f"{where}.options.max_offset_m", f"{offset} is not > 0",
+                     "give metres, e.g. 50")
+    return serves[0], {"nodes": {n: sid for sid, n in nodes.items()}, "serves": serves,
+                       "owners": {n: owner[sid] for sid, n in nodes.items()},
+                       "partner": partner, **options}
+
+
 def _release(r: _Reader, doc: dict[str, Any], node: dict[str, Any],
              sensors: list[dict[str, Any]]) -> tuple[Releasability | None, str]:
     """[[partners]], each sensor's owner and release list, and the home partner."""
@@ -470,7 +614,8 @@ def _release(r: _Reader, doc: dict[str, Any], node: dict[str, Any],
         if not isinstance(p, dict):
             raise r.fail(f"partners[{k}]", "is not a table", "write [[partners]]")
         partners.append(Partner(r.get(p, "id", str, f"partners[{k}]", required=True),
-                                r.get(p, "name", str, f"partners[{k}]", "")))
+                                r.get(p, "name", str, f"partners[{k}]", ""),
+                                _field_policy(r, p, f"partners[{k}]")))
     if not partners:
         for k, s in enumerate(sensors):
             for key in ("owner", "release"):
@@ -482,6 +627,12 @@ def _release(r: _Reader, doc: dict[str, Any], node: dict[str, Any],
     home = r.get(node, "home", str, "node", ids[0])
     if home not in ids:
         raise r.fail("node.home", f"{home!r} is not a partner", f"use one of {', '.join(ids)}")
+    k = ids.index(home)
+    if not partners[k].policy.full:
+        key = next(key for key in ("round_m", "round_mps", "identity") if key in raw[k])
+        raise r.fail(f"partners[{k}].{key}", f"{home!r} is the home partner",
+                     "the node's own partner receives everything: give round_m, "
+                     "round_mps and identity to other partners only")
     owner, to = {}, {}
     for k, s in enumerate(sensors):
         sid = str(s.get("id", f"#{k}"))
@@ -497,8 +648,24 @@ def _release(r: _Reader, doc: dict[str, Any], node: dict[str, Any],
         raise r.fail(err.field or "partners", err.problem, err.fix or "") from None
 
 
-def _tokens(r: _Reader, doc: dict[str, Any], release: Releasability | None
-            ) -> tuple[Token, ...]:
+def _field_policy(r: _Reader, p: dict[str, Any], where: str) -> FieldPolicy:
+    """A partner's field policy: ``round_m``, ``round_mps``, ``identity``."""
+    known = {"id", "name", "round_m", "round_mps", "identity"}
+    unknown = sorted(set(p) - known)
+    if unknown:
+        raise r.fail(f"{where}.{unknown[0]}", "unknown key", f"use {', '.join(sorted(known))}")
+    grid = {}
+    for key in ("round_m", "round_mps"):
+        v = r.get(p, key, (int, float), where, 0.0)
+        if not 0 <= v <= 100_000:
+            raise r.fail(f"{where}.{key}", f"{v} is out of range",
+                         f"give {key} in [0, 100000] (0: as they are)")
+        grid[key] = float(v)
+    return FieldPolicy(**grid, identity=r.get(p, "identity", bool, where, True))
+
+
+def _tokens(r: _Reader, doc: dict[str, Any], release: Releasability | None,
+            sources: list[SourceConfig]) -> tuple[Token, ...]:
     raw = doc.get("tokens", [])
     if not isinstance(raw, list):
         raise r.fail("tokens", "is not a list of tables", "write [[tokens]]")
@@ -517,5 +684,34 @@ def _tokens(r: _Reader, doc: dict[str, Any], release: Releasability | None
         except InputError as err:
             raise r.fail(f"{where}.role", err.problem, err.fix or "") from None
         digest = r.get(t, "sha256", str, where, required=True).lower()
-        out.append(Token(partner, role, digest, r.get(t, "name", str, where, "")))
+        source = _token_source(r, t, where, role, partner, release, sources)
+        out.append(Token(partner, role, digest, r.get(t, "name", str, where, ""), source))
     return tuple(out)
+
+
+def _token_source(r: _Reader, t: dict[str, Any], where: str, role: Role, partner: str,
+                  release: Releasability | None, sources: list[SourceConfig]) -> str:
+    """The source a sensor token pushes to: one of ``transport = "http"``, whose sensor
+    the token's partner owns."""
+    source = r.get(t, "source", str, where)
+    pushed = {sc.source.id: sc for sc in sources if sc.transport == "http"}
+    if role != Role.SENSOR:
+        if source is not None:
+            raise r.fail(f"{where}.source", f"a {role.name.lower()} token has no source",
+                         'only a role = "sensor" token is bound to a source')
+        return ""
+    if source is None:
+        raise r.fail(f"{where}.source", "missing",
+                     'a sensor token pushes to one source: give source = "<the id of a '
+                     '[[sources]] entry with transport = \"http\">"')
+    if source not in pushed:
+        raise r.fail(f"{where}.source", f"{source!r} is not a source of transport \"http\"",
+                     f"use one of {', '.join(sorted(pushed))}" if pushed else
+                     'declare the source with transport = "http" (the sensor pushes to '
+                     "POST /api/v1/ingest/<source id>)")
+    sensor = pushed[source].source.sensor
+    owner = release.owner.get(sensor, LOCAL) if release is not None else LOCAL
+    if release is not None and owner != partner:
+        raise r.fail(f"{where}.partner", f"source {source!r} feeds sensor {sensor!r}, which "
+                     f"{owner!r} owns", f'give partner = "{owner}"')
+    return str(source)

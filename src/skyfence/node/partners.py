@@ -13,6 +13,13 @@ covariance, its class, even the fact that it exists), so no filter applied after
 fusion can take a sensor's part back out. Computing each view from its own inputs
 makes the guarantee structural: what a partner receives is a function of its
 released inputs alone (tested as a property in ``tests/node/test_partners.py``).
+
+A partner may also have a field policy (``skyfence.release.FieldPolicy``: positions
+to a grid, no identities): a :class:`Release` turns each update of its view into
+what that partner receives — one per distinct policy in a view, so partners that
+share a view and a policy share the work — with its own stream hub and snapshot.
+What it gives is a function of the view's update alone, so the guarantee holds for
+what the partner does receive.
 """
 
 from __future__ import annotations
@@ -20,8 +27,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from skyfence.alerts import AlertEvent
 from skyfence.errors import InputError
+from skyfence.node.engine import Update, group_rows, track_rows
+from skyfence.node.hub import Hub
+from skyfence.node.outputs import PictureOutput
+from skyfence.release import (
+    FULL,
+    FieldPolicy,
+    release_alert_rows,
+    release_events,
+    release_frame,
+)
+from skyfence.scenario import Scenario
 
 #: The partner a node without ``[[partners]]`` has: it owns every sensor.
 LOCAL = "local"
@@ -30,8 +50,12 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 @dataclass(frozen=True, slots=True)
 class Partner:
+    """A partner: ``policy``, how much of each field it receives (everything by
+    default)."""
+
     id: str
     name: str = ""
+    policy: FieldPolicy = FULL
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +97,11 @@ class Releasability:
                                  "not a partner", field=f"sensors.{sensor}.release",
                                  fix=f"use partners among {', '.join(ids)}")
 
+    def policy(self, partner: str) -> FieldPolicy:
+        """The field policy of ``partner`` (everything for one the node does not know:
+        it receives nothing anyway)."""
+        return next((p.policy for p in self.partners if p.id == partner), FULL)
+
     def released_to(self, sensor: str) -> frozenset[str]:
         """The partners that may receive what ``sensor`` contributes (its owner too)."""
         return self.release.get(sensor, frozenset()) | {self.owner[sensor]}
@@ -89,3 +118,57 @@ class Releasability:
         for p in self.partners:
             out.setdefault(self.sensors_for(p.id, order), []).append(p.id)
         return {k: tuple(v) for k, v in out.items()}
+
+
+class Release:
+    """What the partners of one view that share one field ``policy`` receive: each of
+    the view's updates released (:meth:`step`, on the engine's thread), published on
+    a hub of their own (:meth:`publish`, on the event loop's), and the outputs
+    configured for them."""
+
+    def __init__(self, policy: FieldPolicy, scenario: Scenario, partners: Sequence[str],
+                 snapshot: dict[str, Any]) -> None:
+        self.policy, self.scenario, self.partners = policy, scenario, tuple(partners)
+        self.hub = Hub()
+        self.outputs: list[PictureOutput] = []
+        #: The last released update (the engine thread's).
+        self.last: Update | None = None
+        self.snapshot = self.snapshot_of(snapshot)
+
+    def update(self, u: Update) -> Update:
+        """One update of the view as the policy releases it: rows of the released
+        frame (tracks, groups), its alert events released."""
+        frame = release_frame(u.frame, self.scenario.origin, self.policy)
+        return Update(seq=u.seq, t=u.t, tracks=track_rows(frame, self.scenario),
+                      removed=u.removed, groups=group_rows(frame, self.scenario),
+                      alerts=release_events(u.alerts, self.policy), frame=frame)
+
+    def step(self, updates: Sequence[Update], snapshot: dict[str, Any]
+             ) -> tuple[list[Update], dict[str, Any]]:
+        """The view's updates of one step and its snapshot after them, released."""
+        out = [self.update(u) for u in updates]
+        if out:
+            self.last = out[-1]
+        return out, self.snapshot_of(snapshot)
+
+    def snapshot_of(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        """The view's snapshot (``Engine.snapshot``) released: the tracks and groups of
+        the last released update, the active alerts released."""
+        last = self.last
+        return {**snapshot, "tracks": [] if last is None else last.tracks,
+                "groups": [] if last is None else last.groups,
+                "alerts": release_alert_rows(snapshot.get("alerts", []), self.policy)}
+
+    def event(self, e: AlertEvent) -> AlertEvent:
+        return release_events([e], self.policy)[0]
+
+    def publish(self, updates: Sequence[Update], snapshot: dict[str, Any],
+                breaching: frozenset[int]) -> None:
+        """On the event loop: each released update to the hub, the snapshot kept, the
+        last update to the outputs."""
+        for u in updates:
+            self.hub.publish(u.to_json())
+        self.snapshot = snapshot
+        if updates:
+            for out in self.outputs:
+                out.publish(updates[-1], breaching)

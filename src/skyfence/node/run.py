@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import ssl
@@ -54,21 +55,30 @@ def _peer_names(cert: Any) -> set[str]:
     return names
 
 
+def _authenticated(service: NodeService, sc: SourceConfig,
+                   writer: asyncio.StreamWriter) -> bool:
+    """Whether a connection to a TLS source with ``client_names`` is from one of them;
+    one that is not is refused, counted and audited."""
+    tls = sc.tls
+    if tls is None or not tls.client_names:
+        return True
+    names = _peer_names(writer.get_extra_info("peercert"))
+    if names & set(tls.client_names):
+        return True
+    service.refuse_connection(sc.source.id, f"certificate names {sorted(names)} "
+                              f"are not among {list(tls.client_names)}")
+    writer.close()
+    return False
+
+
 async def tcp_listen(service: NodeService, sc: SourceConfig,
                      on_port: Callable[[int], object] | None = None) -> None:
     busy = asyncio.Lock()
     tls = sc.tls
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if tls is not None and tls.client_names:
-            names = _peer_names(writer.get_extra_info("peercert"))
-            if not names & set(tls.client_names):
-                # A sensor that is not the one this source is for: refused, counted,
-                # audited.
-                service.refuse_connection(sc.source.id, f"certificate names {sorted(names)} "
-                                          f"are not among {list(tls.client_names)}")
-                writer.close()
-                return
+        if not _authenticated(service, sc, writer):
+            return
         if busy.locked():
             writer.close()
             return
@@ -87,6 +97,95 @@ async def tcp_listen(service: NodeService, sc: SourceConfig,
 
     server = await asyncio.start_server(handle, sc.host, sc.port,
                                         ssl=None if tls is None else source_ssl(tls))
+    if on_port is not None:
+        on_port(server.sockets[0].getsockname()[1])
+    async with server:
+        await server.serve_forever()
+
+
+async def sapient_listen(service: NodeService, sc: SourceConfig,
+                         on_port: Callable[[int], object] | None = None, *,
+                         idle_timeout_s: float = 120.0, max_rejections: int = 100) -> None:
+    """A SAPIENT source: sensor nodes connect, register and report, many at once.
+    Each connection is answered by the source's own fusion node; what it accepts goes
+    to the journal and the source's decoder, tagged with its connection
+    (``skyfence.adapters.sapient.source``). A node that may not register here is
+    refused (``RegistrationAck`` refused), counted, audited, and disconnected; so is,
+    without the audit, a connection silent for ``idle_timeout_s`` or with more than
+    ``max_rejections`` messages rejected."""
+    from skyfence.adapters.base import Rejected
+    from skyfence.adapters.sapient.codec import SapientDecoder, SapientFrame, encode
+    from skyfence.adapters.sapient.source import SapientSource, SourceRules, envelope
+    from skyfence.node.service import reason_key
+
+    sid = sc.source.id
+    st = service.sources[sid]
+    rules = SourceRules.from_options(sc.source.options)
+    live = SapientSource(service.scenario, rules)
+    node_of = {sensor: node for node, sensor in rules.nodes.items()}
+    st.nodes = {sensor: {"status": "waiting", "detail": f"SAPIENT node {node_of[sensor]}",
+                         "detections": 0} for sensor in sorted(rules.serves)}
+    conns = itertools.count(1)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not _authenticated(service, sc, writer):
+            return
+        conn = next(conns)
+        stream = SapientDecoder()
+        forwarded = False
+        rejections = 0
+        why = "closed by the sensor node"
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(reader.read(1 << 16), idle_timeout_s)
+                except TimeoutError:
+                    why = f"silent for {idle_timeout_s:g} s"
+                    break
+                records = stream.feed(data) if data else stream.close()
+                step = live.handle(conn, [r for r in records if isinstance(r, SapientFrame)],
+                                   service.clock())
+                for r in (*(r for r in records if isinstance(r, Rejected)), *step.rejected):
+                    st.rejected[reason_key(r.reason)] += 1
+                    rejections += 1
+                if step.replies:
+                    writer.write(b"".join(encode(m) for m in step.replies))
+                    await asyncio.wait_for(writer.drain(), 10.0)
+                if step.accepted:
+                    forwarded = True
+                    await service.ingest(sid, envelope(conn, b"".join(
+                        encode(f.message) for f in step.accepted)))
+                for sensor, c in live.registered.items():
+                    if c == conn:
+                        st.nodes[sensor].update(status="up", detail=(
+                            f"SAPIENT node {node_of[sensor]}: registered, connected"))
+                if step.refused:
+                    for reason in step.refused:
+                        service.refuse_connection(sid, reason)
+                    why = "registration refused"
+                    break
+                if not data or stream.lost:
+                    why = "stream lost" if data else why
+                    break
+                if rejections > max_rejections:
+                    why = f"more than {max_rejections} messages rejected"
+                    break
+        except (OSError, TimeoutError) as err:
+            why = f"connection lost: {err!r}"
+        finally:
+            gone = [s for s, c in live.registered.items() if c == conn]
+            live.close(conn)
+            for sensor in gone:
+                st.nodes[sensor].update(status="down",
+                                        detail=f"SAPIENT node {node_of[sensor]}: {why}")
+            if forwarded:
+                await service.ingest(sid, envelope(conn, closed=True))
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, sc.host, sc.port,
+                                        ssl=None if sc.tls is None else source_ssl(sc.tls))
     if on_port is not None:
         on_port(server.sockets[0].getsockname()[1])
     async with server:
@@ -135,26 +234,51 @@ async def _fed_by_the_broker() -> None:
     """A federation feed: the node's federation task delivers it."""
 
 
+async def _pushed_to_the_api() -> None:
+    """A source of transport "http": its sensor pushes to ``POST /api/v1/ingest``."""
+
+
 def source_task(service: NodeService, sc: SourceConfig) -> Awaitable[None]:
+    if sc.transport == "tcp-listen" and sc.source.format == "sapient":
+        return sapient_listen(service, sc)
     if sc.transport == "tcp-listen":
         return tcp_listen(service, sc)
     if sc.transport == "tcp-connect":
         return tcp_connect(service, sc)
     if sc.transport == "nats":
         return _fed_by_the_broker()
+    if sc.transport == "http":
+        return _pushed_to_the_api()
     return file_source(service, sc)
 
 
 async def federation_task(service: NodeService, federation: Any, *, backoff_s: float = 1.0,
-                          max_backoff_s: float = 30.0) -> None:
+                          max_backoff_s: float = 30.0, last_taken: Any = None) -> None:
     """Keep the node on the broker: connect, make sure of its inbound stream, and read
     each partner it hears; on any failure mark those feeds down, wait, start over.
-    (While disconnected, what the node publishes fails and is counted.)"""
-    from skyfence.federation.nats import Federation
+    (While disconnected, what the node publishes fails and is counted.)
+
+    Exactly once across a crash: the time of the last picture each feed's decoder
+    took from its sender is kept on disk as it takes it (``last_taken``, a
+    ``LastTaken``; by default beside the node's store) and given back to the decoders
+    on start, so that a picture taken before a crash and delivered again after it
+    (the crash came before its ack) is refused as a replay. (A message is acked once
+    it is in the node's ingest queue, which, for every source alike, does not
+    outlive a crash.)"""
+    from skyfence.federation.codec import PictureDecoder
+    from skyfence.federation.nats import Federation, LastTaken, last_taken_path, resume_feeds
 
     fed: Federation = federation
     backoff = backoff_s
     feeds = [rec.sensor for rec in fed.config.receive]
+    store_path = getattr(service.store, "path", None)
+    if last_taken is None and store_path is not None:
+        last_taken = LastTaken(last_taken_path(store_path))
+    if last_taken is not None:
+        decoders: dict[str, Any] = {rec.sender: service.sources[rec.sensor].ingest.decoder
+                                    for rec in fed.config.receive}
+        resume_feeds({k: d for k, d in decoders.items() if isinstance(d, PictureDecoder)},
+                     last_taken)
     while True:
         try:
             await fed.connect()
@@ -372,4 +496,5 @@ def service_from_config(cfg: NodeConfig) -> NodeService:
                        release=cfg.release, home=cfg.home, store_for=store_for,
                        access=Access(cfg.tokens, home=cfg.home), view_outputs=view_outputs)
     service.federation = federation
+    service.pushed = {s.source.id for s in cfg.sources if s.transport == "http"}
     return service

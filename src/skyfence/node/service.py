@@ -28,12 +28,14 @@ import numpy as np
 
 from skyfence.adapters.journal import JournalWriter, Source
 from skyfence.alerts import AlertEvent
+from skyfence.errors import InputError
 from skyfence.ingest import Ingest
 from skyfence.node.access import Access
 from skyfence.node.engine import Engine, EngineConfig, Update
 from skyfence.node.hub import Hub
 from skyfence.node.outputs import PictureOutput
-from skyfence.node.partners import Releasability
+from skyfence.node.partners import Releasability, Release
+from skyfence.release import FieldPolicy
 from skyfence.scenario import Scenario
 from skyfence.types import Detections
 from skyfence.zones.model import Restriction, Zone
@@ -56,18 +58,26 @@ class SourceState:
     detections: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     last_input_t: float | None = None
+    #: A source of many sensors (SAPIENT): each one's status, detail and detections,
+    #: as its transport and the decoded input tell (one row each in sensor_status).
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class View:
     """One picture, computed from one release set: the sensors whose data it may use
     (``skyfence.node.partners``). Its own engine, stream hub, store and outputs;
-    ``partners`` are those who receive it."""
+    ``partners`` are those who receive it. A partner with a field policy (``policies``)
+    receives it through a ``Release`` (``release_of``) with a hub, snapshot and
+    outputs of its own; the others receive the view's."""
 
     def __init__(self, key: str, scenario: Scenario, sensors: Sequence[str],
                  partners: Sequence[str], *, zones: Sequence[Zone], sites: Sequence[Site],
                  ground: Ground | None, config: EngineConfig | None, store: Any | None,
                  outputs: Sequence[PictureOutput] = (),
-                 alert_sinks: Sequence[Callable[[AlertEvent], object]] = ()) -> None:
+                 alert_sinks: Sequence[Callable[[AlertEvent], object]] = (),
+                 policies: Mapping[str, FieldPolicy] | None = None,
+                 partner_outputs: Mapping[str, Sequence[PictureOutput]] | None = None
+                 ) -> None:
         index = scenario.sensor_index()
         keep = [index[s] for s in sensors]
         self.key, self.partners = key, tuple(partners)
@@ -79,9 +89,22 @@ class View:
                              config=config)
         self.hub = Hub()
         self.store = store
-        self.outputs = list(outputs)
         self.alert_sinks = list(alert_sinks)
         self.snapshot: dict[str, Any] = self.engine.snapshot()
+        self.releases: dict[FieldPolicy, Release] = {}
+        self.release_of: dict[str, Release] = {}
+        self.outputs = list(outputs)
+        for p in self.partners:
+            policy = (policies or {}).get(p)
+            mine = (partner_outputs or {}).get(p, ())
+            if policy is None or policy.full:
+                self.outputs += mine
+                continue
+            if policy not in self.releases:
+                self.releases[policy] = Release(policy, self.scenario, (), self.snapshot)
+            rel = self.release_of[p] = self.releases[policy]
+            rel.partners += (p,)
+            rel.outputs += mine
         self.scan_latency_s: deque[float] = deque(maxlen=1000)
         self.updates = 0
         self.alerts_raised = 0
@@ -99,6 +122,15 @@ class View:
             return None
         sub = det if mine.all() else det.take(mine)
         return replace(sub, sensor=self.remap[sub.sensor])
+
+    def hub_for(self, partner: str) -> Hub:
+        """The stream hub ``partner`` receives."""
+        rel = self.release_of.get(partner)
+        return self.hub if rel is None else rel.hub
+
+    def all_outputs(self) -> list[PictureOutput]:
+        """The view's outputs and its releases'."""
+        return [*self.outputs, *(o for r in self.releases.values() for o in r.outputs)]
 
 
 class NodeService:
@@ -120,11 +152,17 @@ class NodeService:
         makes the other views' (None: they keep no history). ``access``: the API's
         tokens (default none: every caller is the home partner's admin).
         ``view_outputs``: partner → outputs of the view that partner receives (what is
-        sent *to* a partner, such as federation, is computed as its picture)."""
+        sent *to* a partner, such as federation, is computed as its picture, and
+        released by its field policy)."""
         self.scenario = scenario
         order = [s.id for s in scenario.sensors]
         self.release = release or Releasability.single(order)
         self.home = home or self.release.partners[0].id
+        if not self.release.policy(self.home).full:
+            raise InputError(f"the home partner {self.home!r} has a field policy",
+                             field=f"partners.{self.home}",
+                             fix="the node's own partner receives everything: give "
+                                 "round_m, round_mps and identity to other partners only")
         self.views: dict[str, View] = {}
         self.view_of: dict[str, View] = {}
         for k, (sensors, partners) in enumerate(self.release.views(order).items()):
@@ -133,9 +171,10 @@ class NodeService:
             view = View(key, scenario, sensors, partners, zones=zones, sites=sites,
                         ground=ground, config=engine,
                         store=store if is_home else (store_for(key) if store_for else None),
-                        outputs=[*(outputs if is_home else ()),
-                                 *(o for p in partners for o in (view_outputs or {}).get(p, ()))],
-                        alert_sinks=alert_sinks if is_home else ())
+                        outputs=outputs if is_home else (),
+                        alert_sinks=alert_sinks if is_home else (),
+                        policies={p: self.release.policy(p) for p in partners},
+                        partner_outputs=view_outputs)
             self.views[key] = view
             for p in partners:
                 self.view_of[p] = view
@@ -148,7 +187,10 @@ class NodeService:
         self.sources = {s.id: SourceState(source=s, ingest=Ingest.for_source(s, scenario))
                         for s in sources}
         self._index = {s.id: k for k, s in enumerate(sources)}
-        self._queue: asyncio.Queue[tuple[str, bytes, float]] = asyncio.Queue(queue_size)
+        #: Sources whose sensor pushes its feed to the API (``transport = "http"``).
+        self.pushed: set[str] = set()
+        self._queue: asyncio.Queue[tuple[str, bytes, float, asyncio.Future[None] | None]] = (
+            asyncio.Queue(queue_size))
         self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         self.end_to_end_s: deque[float] = deque(maxlen=1000)
         self.started_t = clock()
@@ -199,14 +241,27 @@ class NodeService:
         """The view a partner receives (KeyError for an unknown partner)."""
         return self.view_of[partner]
 
+    def hub_for(self, partner: str | None = None) -> Hub:
+        """The stream hub a partner receives (the home partner's by default)."""
+        return self.hub if partner is None else self.view_of[partner].hub_for(partner)
+
     # ------------------------------------------------------------------ input
 
-    async def ingest(self, source_id: str, payload: bytes, t: float | None = None) -> None:
+    async def ingest(self, source_id: str, payload: bytes, t: float | None = None, *,
+                     journaled: bool = False) -> None:
         """What a source received (``t``: its receive time; now if None). Waits while
-        the queue is full: a source that outruns the engine is slowed, not dropped."""
+        the queue is full: a source that outruns the engine is slowed, not dropped.
+
+        ``journaled``: return only once the input is in the journal (on disk; on a node
+        without one, once its adapter has taken it). A source that acknowledges what it
+        takes to its sender (a federation stream) waits for this, so that an input
+        acknowledged is never lost: after a crash the node replays its journal."""
         if source_id not in self.sources:
             raise KeyError(f"unknown source {source_id!r}")
-        await self._queue.put((source_id, payload, self.clock() if t is None else t))
+        done = asyncio.get_running_loop().create_future() if journaled else None
+        await self._queue.put((source_id, payload, self.clock() if t is None else t, done))
+        if done is not None:
+            await done
 
     def refuse_connection(self, source_id: str, why: str) -> None:
         """A connection to a source that failed its authentication: counted as a
@@ -247,13 +302,26 @@ class NodeService:
                         self._engine_thread, self._step, Detections.empty(), clock(), None)
                     self._publish(updates)
                     continue
-                sid, payload, t = item
-                det = self._decode(sid, payload, t)
+                sid, payload, t, done = item
+                try:
+                    det = self._decode(sid, payload, t)
+                except BaseException as err:
+                    if done is not None and not done.done():
+                        done.set_exception(err)
+                    raise
+                if done is not None and not done.done():
+                    done.set_result(None)
                 updates = await loop.run_in_executor(self._engine_thread, self._step, det,
                                                      max(t, clock()), t)
                 self._publish(updates)
         finally:
             self._engine_thread.shutdown(wait=False, cancel_futures=True)
+            # Whoever waits for an input to be journaled learns that it never was.
+            while not self._queue.empty():
+                *_, waiting = self._queue.get_nowait()
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(ConnectionAbortedError("the node stopped before "
+                                                                 "journaling this input"))
 
     def _decode(self, sid: str, payload: bytes, t: float) -> Detections:
         st = self.sources[sid]
@@ -275,6 +343,12 @@ class NodeService:
         st.bytes_in += len(payload)
         st.detections += len(det)
         st.status, st.last_input_t = "up", t
+        if st.nodes and len(det):
+            ids, counts = np.unique(det.sensor, return_counts=True)
+            for k, c in zip(ids.tolist(), counts.tolist(), strict=True):
+                row = st.nodes.get(self.scenario.sensors[k].id)
+                if row is not None:
+                    row["detections"] += c
         return det
 
     def _step(self, det: Detections, now: float, t_in: float | None) -> _Stepped:
@@ -298,12 +372,13 @@ class NodeService:
             updates = view.engine.push(mine, now=now)
             dt = time.perf_counter() - t0
             if updates:
-                out.append((view, [(u, dt / len(updates)) for u in updates],
-                            view.engine.snapshot()))
+                snapshot = view.engine.snapshot()
+                out.append((view, [(u, dt / len(updates)) for u in updates], snapshot,
+                            [(r, *r.step(updates, snapshot)) for r in view.releases.values()]))
         return out
 
     def _publish(self, result: _Stepped) -> None:
-        for view, updates, snapshot in result:
+        for view, updates, snapshot, released in result:
             for u, dt in updates:
                 view.scan_latency_s.append(dt)
                 view.updates += 1
@@ -314,19 +389,21 @@ class NodeService:
                 if view.store is not None and u.tracks:
                     _store_tracks(view.store, u)
             view.snapshot = snapshot
-            if view.outputs:
-                breaching = _breaching(view)
-                for out in view.outputs:
-                    out.publish(updates[-1][0], breaching)
+            breaching = _breaching(view) if any(
+                [view.outputs, *(r.outputs for r in view.releases.values())]) else frozenset()
+            for out in view.outputs:
+                out.publish(updates[-1][0], breaching)
+            for rel, rel_updates, rel_snapshot in released:
+                rel.publish(rel_updates, rel_snapshot, breaching)
 
     async def start_outputs(self) -> None:
         for view in self.views.values():
-            for out in view.outputs:
+            for out in view.all_outputs():
                 await out.start()
 
     async def close_outputs(self) -> None:
         for view in self.views.values():
-            for out in view.outputs:
+            for out in view.all_outputs():
                 await out.close()
 
     def _alert_out(self, view: View, e: AlertEvent) -> None:
@@ -343,23 +420,35 @@ class NodeService:
     def snapshot(self, partner: str | None = None) -> dict[str, Any]:
         """The picture a partner receives (the home partner's by default)."""
         view = self.home_view if partner is None else self.view_of[partner]
+        rel = None if partner is None else view.release_of.get(partner)
+        if rel is not None:
+            return {**rel.snapshot, "seq": rel.hub.seq}
         return {**view.snapshot, "seq": view.hub.seq}
 
     async def acknowledge(self, alert_id: int, *, by: str,
                           partner: str | None = None) -> dict[str, Any]:
-        """Acknowledge an active alert of a partner's view."""
+        """Acknowledge an active alert of a partner's view (the event as that partner
+        receives it)."""
         view = self.home_view if partner is None else self.view_of[partner]
         loop = asyncio.get_running_loop()
 
-        def ack() -> tuple[AlertEvent, dict[str, Any]]:
-            return view.engine.acknowledge(alert_id, by=by), view.engine.snapshot()
+        def ack() -> tuple[AlertEvent, dict[str, Any], list[tuple[Release, dict[str, Any]]]]:
+            event = view.engine.acknowledge(alert_id, by=by)
+            snapshot = view.engine.snapshot()
+            return event, snapshot, [(r, r.snapshot_of(snapshot))
+                                     for r in view.releases.values()]
 
         # The snapshot before the message: a client that subscribes in between must
         # not get a snapshot whose seq counts the message but whose alert lacks it.
-        event, view.snapshot = await loop.run_in_executor(self._engine_thread, ack)
+        event, view.snapshot, released = await loop.run_in_executor(self._engine_thread, ack)
+        for rel, snapshot in released:
+            rel.snapshot = snapshot
         self._alert_out(view, event)
         view.hub.publish({"type": "alert", "alert": event.to_json()})
-        return event.to_json()
+        for rel, _ in released:
+            rel.hub.publish({"type": "alert", "alert": rel.event(event).to_json()})
+        mine = None if partner is None else view.release_of.get(partner)
+        return (event if mine is None else mine.event(event)).to_json()
 
     async def set_zones(self, zones: Sequence[Zone], *, source: str = "api") -> None:
         """Replace the zones of every view (zones are configuration, not sensor data:
@@ -367,31 +456,46 @@ class NodeService:
         loop = asyncio.get_running_loop()
         views = list(self.views.values())
 
-        def swap() -> list[tuple[list[AlertEvent], dict[str, Any]]]:
-            return [(v.engine.set_zones(list(zones)), v.engine.snapshot()) for v in views]
+        def swap() -> list[tuple[list[AlertEvent], dict[str, Any], list[dict[str, Any]]]]:
+            out = []
+            for v in views:
+                events, snapshot = v.engine.set_zones(list(zones)), v.engine.snapshot()
+                out.append((events, snapshot,
+                            [r.snapshot_of(snapshot) for r in v.releases.values()]))
+            return out
 
         results = await loop.run_in_executor(self._engine_thread, swap)
-        for view, (events, snapshot) in zip(views, results, strict=True):
+        for view, (events, snapshot, released) in zip(views, results, strict=True):
             view.snapshot = snapshot
+            rels = list(view.releases.values())
+            for rel, rel_snapshot in zip(rels, released, strict=True):
+                rel.snapshot = rel_snapshot
             if view.store is not None:
                 view.store.put_zones(view.engine.zones, source=source, replace=True)
             for e in events:
                 self._alert_out(view, e)
                 view.hub.publish({"type": "alert", "alert": e.to_json()})
-            view.hub.publish({"type": "zones", "count": len(view.engine.zones)})
+                for rel in rels:
+                    rel.hub.publish({"type": "alert", "alert": rel.event(e).to_json()})
+            for hub in (view.hub, *(r.hub for r in rels)):
+                hub.publish({"type": "zones", "count": len(view.engine.zones)})
 
     def active_alerts(self, partner: str | None = None) -> list[dict[str, Any]]:
         return list(self.snapshot(partner).get("alerts", []))
 
     def sensor_status(self) -> list[dict[str, Any]]:
         out = []
-        for sid, st in self.sources.items():
-            spec = self.scenario.sensors[self.scenario.sensor_index()[st.source.sensor]]
+        index = self.scenario.sensor_index()
+        rows = [(sid, st, sensor) for sid, st in self.sources.items()
+                for sensor in (st.nodes or (st.source.sensor,))]
+        for sid, st, sensor in rows:
+            spec = self.scenario.sensors[index[sensor]]
             lat, lon, h = self.scenario.origin.enu_to_geodetic(
                 np.asarray(spec.position_enu_m, dtype=np.float64))
+            state = st.nodes.get(sensor) or {"status": st.status, "detail": st.detail,
+                                             "detections": st.detections}
             out.append({"source": sid, "format": st.source.format, "sensor": spec.id,
-                        "kind": spec.kind, "status": st.status, "detail": st.detail,
-                        "inputs": st.inputs, "detections": st.detections,
+                        "kind": spec.kind, **state, "inputs": st.inputs,
                         "rejected": dict(st.rejected), "last_input_t": st.last_input_t,
                         "lat_deg": float(lat), "lon_deg": float(lon), "height_m": float(h),
                         "max_range_m": None if not np.isfinite(spec.max_range_m)
@@ -419,6 +523,10 @@ class NodeService:
         metric("source_rejected_total", "counter", "Inputs rejected per source and reason.",
                [(f'{{source="{s.source.id}",reason="{r}"}}', c)
                 for s in src for r, c in sorted(s.rejected.items())])
+        metric("sensor_up", "gauge", "1 when a sensor of a source of many (a SAPIENT node) "
+               "is registered and connected, 0 otherwise.",
+               [(f'{{source="{s.source.id}",sensor="{k}"}}', float(n["status"] == "up"))
+                for s in src for k, n in s.nodes.items()])
         metric("ingest_queue_depth", "gauge", "Inputs waiting for the engine.",
                [("", self._queue.qsize())])
         metric("late_detections_total", "counter",
@@ -438,7 +546,8 @@ class NodeService:
                            ("skipped", "Pictures an output skipped while busy with one."),
                            ("failed", "Pictures an output failed to send or write.")):
             metric(f"output_{key}_total", "counter", help_,
-                   [(f'{{output="{o.name}"}}', o.metrics()[key]) for o in self.outputs])
+                   [(f'{{output="{o.name}"}}', o.metrics()[key])
+                    for o in self.home_view.all_outputs()])
         views = self.views.values()
         metric("view_tracks", "gauge", "Tracks shown per view (release set).",
                [(f'{{view="{v.key}"}}', len(v.snapshot.get("tracks", []))) for v in views])
@@ -462,7 +571,8 @@ def reason_key(reason: str) -> str:
     return re.sub(r"\d+", "N", text).replace('"', "'")[:80]
 
 
-_Stepped = list[tuple[View, list[tuple[Update, float]], dict[str, Any]]]
+_Stepped = list[tuple[View, list[tuple[Update, float]], dict[str, Any],
+                     list[tuple[Release, list[Update], dict[str, Any]]]]]
 
 
 def _breaching(view: View) -> frozenset[int]:

@@ -7,7 +7,8 @@ No token or an unknown one is 401 with ``WWW-Authenticate: Bearer``; a role that
 not enough is 403. A node without tokens is open: every caller is the home partner's
 admin. Tokens come in the ``Authorization`` header only (a query string ends up in
 access logs); the WebSocket also takes a ``token`` query parameter, since a browser
-cannot set headers on one.
+cannot set headers on one. A sensor token does one thing: push its feed to the one
+source it is bound to (``SensorCall``, ``POST /api/v1/ingest/{source}``).
 """
 
 from __future__ import annotations
@@ -150,6 +151,41 @@ async def optional_caller(request: Request, credentials: Annotated[
     return call
 
 
+async def sensor_call(request: Request, source: str, credentials: Annotated[
+        HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Call:
+    """The ``Call`` of a sensor pushing to ``source``: a sensor token bound to that
+    source (on an open node, anyone). Any other caller is refused (401 or 403), and,
+    when the source exists, the refusal counts against it and is audited
+    (``NodeService.refuse_connection``)."""
+    service = service_of(request)
+    caller = identify(service, None if credentials is None else credentials.credentials)
+    refused: ApiError | None = None
+    if caller is None:
+        refused = refusal(service, caller, Role.SENSOR,
+                          presented=_has_authorization(request.headers))
+    else:
+        request.scope[SCOPE_KEY] = Call(caller, service.view(caller.partner),
+                                        service.access.open)
+        if service.access.open:
+            pass
+        elif caller.role != Role.SENSOR:
+            refused = ApiError(403, "only a sensor token pushes detections",
+                               "give the sensor a token with role = \"sensor\" and "
+                               f"source = \"{source}\"")
+        elif caller.source != source:
+            refused = ApiError(403, "this sensor token may push only to source "
+                               f"{caller.source or '(none)'!r}",
+                               f"push to /api/v1/ingest/{caller.source}, or give the sensor "
+                               f"a token bound to {source!r}")
+    if refused is not None:
+        if source in service.sources:
+            service.refuse_connection(source, f"API push refused ({refused.status_code}): "
+                                      f"{refused.detail}")
+        raise refused
+    result: Call = request.scope[SCOPE_KEY]
+    return result
+
+
 def _has_authorization(headers: Mapping[str, str]) -> bool:
     return bool(headers.get("authorization", "").strip())
 
@@ -160,3 +196,5 @@ Admin = Annotated[Call, Depends(require(Role.ADMIN))]
 #: An admin of the home partner: node-wide state (metrics, every partner's audit).
 NodeAdmin = Annotated[Call, Depends(require(Role.ADMIN, home_only=True))]
 OptionalCall = Annotated[Call | None, Depends(optional_caller)]
+#: A sensor pushing to the ``{source}`` of the path with a token bound to it.
+SensorCall = Annotated[Call, Depends(sensor_call)]

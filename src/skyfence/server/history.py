@@ -3,7 +3,8 @@ past time (the replay timeline) and the stored range. A view without a store ans
 503 saying so.
 
 Store reads block on SQLite, so they run in the thread pool (the store gives each
-thread its own read connection).
+thread its own read connection). A view's store holds its picture in full; a partner
+with a field policy gets what it reads released by it (``skyfence.release``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from skyfence.node.service import NodeService
+from skyfence.release import release_alert_rows, release_points, release_trail
 from skyfence.server import models as m
 from skyfence.server.auth import AUTH_RESPONSES, Call, Viewer
 from skyfence.server.errors import ApiError
@@ -71,7 +73,8 @@ def router(service: NodeService) -> APIRouter:
         rows = await run_in_threadpool(
             lambda: store.track_history(track_id, since_t=since, until_t=until))
         call.gave(points=len(rows))
-        return {"track": track_id, "points": [stored_point(p) for p in rows]}
+        return {"track": track_id, "points": release_points(
+            [stored_point(p) for p in rows], service.release.policy(call.partner))}
 
     @r.get("/api/v1/history/range", response_model=m.HistoryRange,
            summary="The times of the oldest and newest stored track positions")
@@ -91,11 +94,32 @@ def router(service: NodeService) -> APIRouter:
             description="each track's latest position within this many seconds before t")
         ] = 1.0,
         bbox: Annotated[str | None, Query(description=BBOX_HELP)] = None,
+        trail_s: Annotated[float, Query(
+            ge=0, le=600, allow_inf_nan=False,
+            description="also each track's trail: its stored points this many seconds "
+                        "before t")] = 0.0,
+        alerts: Annotated[bool, Query(
+            description="also the alerts standing at t, as their events")] = False,
     ) -> dict[str, Any]:
         box = parse_bbox(bbox)
         store = _store(call)
-        rows = await run_in_threadpool(lambda: store.tracks_at(t, window_s=window_s, bbox=box))
-        call.gave(tracks=len(rows))
-        return {"t": t, "tracks": [{"id": row["track"], **stored_point(row)} for row in rows]}
+        policy = service.release.policy(call.partner)
+
+        def read() -> tuple[list[dict[str, Any]], dict[int, Any], list[dict[str, Any]]]:
+            rows = store.tracks_at(t, window_s=window_s, bbox=box)
+            trails = (store.trails([r["track"] for r in rows], since_t=t - trail_s, until_t=t)
+                      if trail_s > 0 else {})
+            events = store.alert_events_at(t) if alerts else []
+            return rows, trails, events
+
+        rows, trails, events = await run_in_threadpool(read)
+        tracks = release_points([{"id": row["track"], **stored_point(row)} for row in rows],
+                                policy)
+        for track in tracks:
+            track["trail"] = release_trail(trails.get(track["id"], []), policy)
+        events = release_alert_rows([stored_event(e) for e in events], policy)
+        call.gave(tracks=len(tracks), points=sum(len(tr["trail"]) for tr in tracks),
+                  events=len(events))
+        return {"t": t, "tracks": tracks, "alert_events": events}
 
     return r

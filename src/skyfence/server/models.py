@@ -179,9 +179,21 @@ class HistoryTrack(HistoryPoint):
     id: int = Field(description="track id")
 
 
+class ReplayTrack(HistoryTrack):
+    trail: list[tuple[float, float, float]] = Field(
+        default_factory=list,
+        description="with trail_s: its stored (t, lon_deg, lat_deg) points over that span "
+                    "before t, oldest first")
+
+
 class HistoryAt(_Row):
     t: float
-    tracks: list[HistoryTrack]
+    tracks: list[ReplayTrack]
+    alert_events: list[AlertEvent] = Field(
+        default_factory=list,
+        description="with alerts=true: the events up to t of every alert then standing, "
+                    "in order; folded one by one (as the stream's) they give each alert "
+                    "as it stood at t")
 
 
 class HistoryRange(_Row):
@@ -223,6 +235,13 @@ class Sensor(_Row):
 
 class Sensors(_Row):
     sensors: list[Sensor]
+
+
+class Ingested(_Row):
+    """202: a sensor's push, queued for its source's decoder (after the journal)."""
+
+    source: str
+    bytes: int = Field(description="bytes taken")
 
 
 class Acknowledge(_Row):

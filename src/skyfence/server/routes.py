@@ -2,7 +2,8 @@
 sites, coverage. Everything here reads the caller's view (``skyfence.server.auth``):
 ``NodeService.snapshot(partner)`` (rebuilt after each step), the view's sensors and
 engine; ended alerts come from the view's store. Track and alert ids are a view's
-own: another partner's are simply not found."""
+own: another partner's are simply not found. A partner with a field policy has its
+snapshot released already; what comes from the store is released here."""
 
 from __future__ import annotations
 
@@ -15,9 +16,17 @@ from starlette.concurrency import run_in_threadpool
 
 from skyfence.errors import SkyfenceError
 from skyfence.node.service import NodeService, View
+from skyfence.release import release_alert_rows
 from skyfence.server import models as m
 from skyfence.server.audit import audit
-from skyfence.server.auth import AUTH_RESPONSES, NodeAdmin, Operator, OptionalCall, Viewer
+from skyfence.server.auth import (
+    AUTH_RESPONSES,
+    NodeAdmin,
+    Operator,
+    OptionalCall,
+    SensorCall,
+    Viewer,
+)
 from skyfence.server.errors import ApiError
 from skyfence.server.history import stored_alert, stored_event
 from skyfence.server.params import BBOX_HELP, Id, in_bbox, parse_bbox
@@ -131,8 +140,8 @@ def router(service: NodeService) -> APIRouter:
         if not active and store is not None:
             stored = await run_in_threadpool(
                 lambda: store.alerts(since_t=since, kind=kind, limit=limit + len(rows)))
-            for row in stored:
-                a = stored_alert(row)
+            for a in release_alert_rows([stored_alert(row) for row in stored],
+                                        service.release.policy(call.partner)):
                 rows.setdefault((a["run"], a["alert"]), a)
         out = sorted(rows.values(), key=lambda a: (a["updated_t"], a["run"] or 0, a["alert"]),
                      reverse=True)[:limit]
@@ -152,10 +161,12 @@ def router(service: NodeService) -> APIRouter:
             if row is None:
                 found = await run_in_threadpool(store.alert, alert_id)
                 if found is not None:
-                    row, run = stored_alert(found), found["run"]
+                    policy = service.release.policy(call.partner)
+                    row, run = release_alert_rows([stored_alert(found)], policy)[0], found["run"]
             if row is not None:
                 events = await run_in_threadpool(lambda: store.alert_history(alert_id, run=run))
-                history = [stored_event(e) for e in events]
+                history = release_alert_rows([stored_event(e) for e in events],
+                                             service.release.policy(call.partner))
         if row is None:
             raise ApiError(404, f"no alert {alert_id}",
                            "list the alerts with GET /api/v1/alerts" + (
@@ -209,6 +220,26 @@ def router(service: NodeService) -> APIRouter:
              "properties": {"id": s.id, "name": s.name, "radius_m": s.radius_m,
                             "ceiling_m": s.ceiling_m}}
             for s in rows]}
+
+    @r.post("/api/v1/ingest/{source}", response_model=m.Ingested, status_code=202,
+            tags=["sensors"],
+            summary="A sensor pushes its feed to its source (transport \"http\"), with a "
+                    "sensor token bound to that source",
+            responses={404: {"model": m.Error, "description": "no such source takes pushes"}},
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "application/octet-stream": {"schema": {"type": "string",
+                                                        "format": "binary"}},
+                "application/x-ndjson": {"schema": {"type": "string"}}}}})
+    async def ingest(source: str, request: Request, call: SensorCall) -> dict[str, Any]:
+        if source not in service.pushed:
+            raise ApiError(404, f"no source {source!r} takes pushes",
+                           "declare it with transport = \"http\" in node.toml; this node's: "
+                           + (", ".join(sorted(service.pushed)) or "none"))
+        body = await request.body()
+        # Bytes in the source's own wire format, as one read of a TCP feed would give.
+        await service.ingest(source, body)
+        call.gave(bytes=len(body))
+        return {"source": source, "bytes": len(body)}
 
     out = APIRouter()
     out.include_router(public)

@@ -1,6 +1,7 @@
 """The WebSocket stream ``/api/v1/stream?last_seq=N``: the hub's messages, in order.
 
-The caller's view's hub (``skyfence.server.auth``): a token in the ``Authorization``
+The caller's view's hub (``skyfence.server.auth``; for a partner with a field
+policy, that policy's: ``NodeService.hub_for``): a token in the ``Authorization``
 header or, since a browser cannot set one, the ``token`` query parameter. A node with
 tokens accepts a connection without a valid one only to close it at once, 4401 (4403
 for a role that may not read), so that clients see why; a refusal before the accept
@@ -57,7 +58,7 @@ async def stream(websocket: WebSocket, service: NodeService) -> None:
                                   "the seq of the last message received")
             return
     await websocket.accept()
-    hub = call.view.hub
+    hub = service.hub_for(call.partner)  # its field policy's, if it has one
     if last_seq is not None and last_seq > hub.seq:
         last_seq = None  # a seq from before this node (re)started: start afresh
     # Subscribe and take the snapshot with no await in between, so that the snapshot's

@@ -652,6 +652,25 @@ class SqliteStore:
             "SELECT json FROM alert_events WHERE run = ? AND alert = ? ORDER BY seq",
             (run, alert_id))]
 
+    def alert_events_at(self, t: float, *, lookback_s: float = 86_400.0,
+                        limit: int = 10_000) -> list[dict[str, Any]]:
+        """The alerts as they stood at ``t`` (the replay timeline), as their events
+        (ALERT_EVENT_SCHEMA) in order: every event up to ``t`` of each alert whose
+        latest event then was not its clearing. Folding them event by event, as a live
+        client folds the stream, gives each alert's state at ``t``, acknowledgements
+        included. Only the events of the ``lookback_s`` before ``t`` are read (by
+        time): an alert silent for longer is not found, an older one with recent events
+        is found with those (an active alert is updated as its track moves)."""
+        rows = self._query(
+            "SELECT e.json FROM alert_events e JOIN ("
+            "  SELECT run, alert, max(seq) AS last FROM alert_events INDEXED BY alert_events_t"
+            "  WHERE t >= ? AND t <= ? GROUP BY run, alert) l"
+            " ON e.run = l.run AND e.alert = l.alert AND e.seq <= l.last"
+            " WHERE (SELECT event FROM alert_events WHERE seq = l.last) != 'cleared'"
+            " AND e.t >= ? ORDER BY e.seq LIMIT ?",
+            (t - lookback_s, t, t - lookback_s, limit))
+        return [json.loads(r["json"]) for r in rows]
+
     # ------------------------------------------------------------------ track history
 
     def record_tracks(self, t: float, ids: I64, lat_deg: F64, lon_deg: F64, height_m: F64,
@@ -708,6 +727,23 @@ class SqliteStore:
                  "GROUP BY track")
         return self._query(f"SELECT {_HISTORY_COLUMNS} FROM ({inner}) WHERE {area} "
                            "ORDER BY track", (t - window_s, t, *params))
+
+    def trails(self, ids: Sequence[int], *, since_t: float, until_t: float,
+               limit: int = 200_000) -> dict[int, list[tuple[float, float, float]]]:
+        """Each track's stored (t, lon, lat) points in [since_t, until_t], oldest first:
+        the trails the replay timeline draws behind the picture of ``tracks_at``."""
+        out: dict[int, list[tuple[float, float, float]]] = {int(i): [] for i in ids}
+        if not out:
+            return out
+        # Read by time (the span is short), then kept for the tracks asked about.
+        for r in self._query(
+                "SELECT track, t, lon_deg, lat_deg FROM track_history INDEXED BY "
+                "track_history_t WHERE t >= ? AND t <= ? ORDER BY t LIMIT ?",
+                (since_t, until_t, limit)):
+            points = out.get(r["track"])
+            if points is not None and r["lon_deg"] is not None and r["lat_deg"] is not None:
+                points.append((r["t"], r["lon_deg"], r["lat_deg"]))
+        return out
 
     def history_in_area(self, bbox: BBox, *, since_t: float | None = None,
                         until_t: float | None = None, limit: int = 100_000

@@ -252,12 +252,18 @@ def imm_update(x: F64, P: F64, mu: F64, H: F64, nu: F64, R: F64, xc: F64,
         _combine_one(mu[t], x[t], P[t], xc[t], Pc[t])
 
 
-def warm_up(k: int, dims: tuple[int, ...]) -> None:
-    """Load (or compile) the kernels for ``k`` modes and these measurement sizes now.
+def warm_up(k: int, dims: tuple[int, ...], *, partner_tracks: bool = False) -> None:
+    """Load (or compile) the kernels for ``k`` modes and these measurement sizes now
+    (and, with ``partner_tracks``, track-to-track fusion's).
 
     The first call of a numba kernel in a process costs ~0.4 s even from the
     cache; a tracker pays it when it is built, not in its first scans.
     """
+    if partner_tracks:
+        from skyfence.track.t2t import covariance_intersection
+
+        eye = np.eye(6)[None]
+        covariance_intersection(np.zeros((1, 6)), eye, np.zeros((1, 6)), 2.0 * eye)
     x = np.zeros((1, k, _D))
     P = np.broadcast_to(np.eye(_D), (1, k, _D, _D)).copy()
     mu = np.full((1, k), 1.0 / k)

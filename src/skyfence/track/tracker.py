@@ -176,7 +176,8 @@ class Tracker:
         self.sensors = tuple(sensors)
         self._k = len(cfg.models)
         self._kinds = np.array([fused.CT if m.kind == "ct" else fused.CV for m in cfg.models])
-        fused.warm_up(self._k, tuple(sorted({m.dim for m in self.sensors})))
+        fused.warm_up(self._k, tuple(sorted({m.dim for m in self.sensors})),
+                      partner_tracks=any(m.partner for m in self.sensors))
         # Chi-square quantile with m degrees of freedom, via the regularised gamma inverse.
         self._gate = {dim: float(2.0 * gammaincinv(dim / 2.0, cfg.gate_probability))
                       for dim in (1, 2, 3)}

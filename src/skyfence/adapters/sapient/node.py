@@ -63,7 +63,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -429,8 +429,12 @@ def _class_tree(classes: Any) -> tuple[str, float, str]:
 class FusionNode:
     """The state of a SAPIENT fusion node over all its connections."""
 
-    def __init__(self, config: FusionNodeConfig) -> None:
+    def __init__(self, config: FusionNodeConfig, *,
+                 admit: Callable[[str], str | None] | None = None) -> None:
+        """``admit(node_id)``: why a node may not register here (None: it may), on top
+        of the rules above, e.g. only nodes declared beforehand."""
         self.config = config
+        self._admit = admit
         self.counters = Counters()
         #: Things worth knowing that are not rejections: defaulted errors, goodbyes, …
         self.notes: Counter[str] = Counter()
@@ -539,6 +543,8 @@ class FusionNode:
         version = "".join(ch for ch in reg.icd_version.lower() if ch.isalnum())
         if "flex335v2" not in version:
             reasons.append(f"icd_version {reg.icd_version!r} is not {ICD_VERSION}")
+        if self._admit is not None and (why := self._admit(node_id)) is not None:
+            reasons.append(why)
         existing = self._nodes.get(node_id)
         if existing is not None and existing.peer != peer:
             reasons.append("node_id already registered on another connection")

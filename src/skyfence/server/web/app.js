@@ -101,7 +101,7 @@ function shortIdentity(identity) {
 /** Highest severity of the active alerts, per track. */
 function alertSeverityByTrack() {
     const out = new Map();
-    for (const a of state.alerts.values()) {
+    for (const a of shownAlerts().values()) {
         if (a.track == null) continue;
         const prev = out.get(a.track);
         if (!prev || SEVERITY_RANK[a.severity] > SEVERITY_RANK[prev]) out.set(a.track, a.severity);
@@ -203,12 +203,17 @@ function extendTrails(t, rows) {
 }
 
 function applyAlertEvent(e) {
+    foldAlertEvent(state.alerts, e);
+}
+
+/** One alert event into a map of alerts by id (the live book, or a replayed moment's). */
+function foldAlertEvent(alerts, e) {
     if (!e || e.alert == null) return;
     if (e.event === 'cleared') {
-        state.alerts.delete(e.alert);
+        alerts.delete(e.alert);
         return;
     }
-    const prev = state.alerts.get(e.alert) || {acknowledged_by: null, acknowledged_t: null, raised_t: e.t};
+    const prev = alerts.get(e.alert) || {acknowledged_by: null, acknowledged_t: null, raised_t: e.t};
     const row = {
         ...prev,
         alert: e.alert, kind: e.kind, severity: e.severity, reason: e.reason, track: e.track,
@@ -226,7 +231,12 @@ function applyAlertEvent(e) {
             if (prev[k] !== undefined) row[k] = prev[k];
         }
     }
-    state.alerts.set(e.alert, row);
+    alerts.set(e.alert, row);
+}
+
+/** The alerts shown: the live book, or in replay those standing at the replayed time. */
+function shownAlerts() {
+    return state.mode === 'replay' ? (state.replay?.alerts ?? new Map()) : state.alerts;
 }
 
 // ------------------------------------------------------------------ the map
@@ -541,7 +551,7 @@ function buildTracks() {
     const severity = alertSeverityByTrack();
     const features = [];
     for (const r of trackRows()) {
-        const sev = (state.mode === 'live' && severity.get(r.id)) || '';
+        const sev = severity.get(r.id) || '';
         const aff = affiliation(r, sev);
         const flags = flagsOf(r);
         features.push({
@@ -565,15 +575,19 @@ function buildTracks() {
 }
 
 function buildTrails() {
-    if (state.mode !== 'live' || !layerOn('trails') || dense) return EMPTY;
-    const n = state.trails.size;
+    if (!layerOn('trails') || dense) return EMPTY;
+    const replay = state.mode === 'replay';
+    if (replay && !state.replay) return EMPTY;
+    const trails = replay ? state.replay.trails : state.trails;
+    const rows = replay ? state.replay.byId : state.tracks;
+    const n = trails.size;
     const step = Math.max(1, Math.ceil((n * TRAIL_S) / TRAIL_BUDGET));
     const severity = alertSeverityByTrack();
     const lines = {hostile: [], suspect: [], unknown: [], neutral: []};
-    for (const [id, tr] of state.trails) {
+    for (const [id, tr] of trails) {
         const m = tr.t.length;
         if (m < 2) continue;
-        const row = state.tracks.get(id);
+        const row = rows.get(id);
         if (!row) continue;
         const line = [];
         for (let k = (m - 1) % step; k < m; k += step) line.push([tr.lon[k], tr.lat[k]]);
@@ -931,9 +945,10 @@ function renderUi() {
     updateDetail();
     $('#clock').textContent = fmtTime(state.mode === 'replay' && state.replay ? state.replay.t : state.t);
     $('#n-tracks').textContent = state.mode === 'replay' && state.replay ? state.replay.rows.length : state.tracks.size;
-    $('#n-groups').textContent = state.groups.length;
-    $('#n-alerts').textContent = state.alerts.size;
-    $('#alerts-count').textContent = state.alerts.size;
+    // Groups are not stored: a replayed moment has none to count.
+    $('#n-groups').textContent = state.mode === 'replay' ? '–' : state.groups.length;
+    $('#n-alerts').textContent = shownAlerts().size;
+    $('#alerts-count').textContent = shownAlerts().size;
     renderAlerts();
     renderTrackPanel();
     if (state.mode === 'live' && !state.noHistory) renderTimeline();
@@ -941,7 +956,8 @@ function renderUi() {
 
 function ttbNow(a) {
     if (a.time_to_breach_s == null) return null;
-    const elapsed = state.t != null && a.updated_t != null ? Math.max(0, state.t - a.updated_t) : 0;
+    const now = state.mode === 'replay' && state.replay ? state.replay.t : state.t;
+    const elapsed = now != null && a.updated_t != null ? Math.max(0, now - a.updated_t) : 0;
     return Math.max(0, a.time_to_breach_s - elapsed);
 }
 
@@ -963,7 +979,7 @@ function alertSubject(a) {
 
 function renderAlerts() {
     const ol = $('#alert-list');
-    const list = [...state.alerts.values()].sort((a, b) => (b.raised_t ?? 0) - (a.raised_t ?? 0) || b.alert - a.alert);
+    const list = [...shownAlerts().values()].sort((a, b) => (b.raised_t ?? 0) - (a.raised_t ?? 0) || b.alert - a.alert);
     const existing = new Map([...ol.children].map((li) => [li.dataset.id, li]));
     let prev = null;
     for (const a of list.slice(0, 300)) {
@@ -1011,6 +1027,10 @@ function fillAlertItem(li, a) {
     if (acked) {
         button.hidden = true;
         note.textContent = `acknowledged by ${a.acknowledged_by || '?'} ${a.acknowledged_t ? `at ${fmtTime(a.acknowledged_t)}` : ''}`;
+    } else if (state.mode === 'replay') {
+        // The past is not acknowledged: go live to act on an alert.
+        button.hidden = true;
+        note.textContent = 'not acknowledged then';
     } else if (!button.dataset.busy) {
         button.hidden = false;
         button.disabled = false;
@@ -1047,10 +1067,11 @@ async function acknowledge(id, li) {
 }
 
 function flyToAlert(id) {
-    const a = state.alerts.get(id);
+    const a = shownAlerts().get(id);
     if (!a) return;
     let at = null;
-    const row = a.track != null ? state.tracks.get(a.track) : null;
+    const row = a.track != null
+        ? (state.mode === 'replay' ? state.replay?.byId.get(a.track) : state.tracks.get(a.track)) : null;
     if (row) at = [row.lon_deg, row.lat_deg];
     else if (a.group != null) {
         const g = state.groups.find((x) => x.id === a.group);
@@ -1089,10 +1110,10 @@ function renderTrackPanel() {
         body.innerHTML = `<div class="muted">Track #${state.selected} is not in the picture.</div>`;
         return;
     }
-    const sev = live ? alertSeverityByTrack().get(r.id) : '';
+    const sev = alertSeverityByTrack().get(r.id) || '';
     const aff = affiliation(r, sev);
     const flags = flagsOf(r);
-    const alerts = live ? [...state.alerts.values()].filter((a) => a.track === r.id) : [];
+    const alerts = [...shownAlerts().values()].filter((a) => a.track === r.id);
     const where = (a) => `${esc(KIND_NAMES[a.kind] || a.kind)}${a.zone ? ` ${esc(a.zone)}` : ''}${a.site ? ` ${esc(a.site)}` : ''}`;
     const breach = alerts.filter((a) => a.time_to_breach_s != null).map((a) => `<div>${where(a)}: ${ttbText(a)}</div>`).join('');
     const others = alerts.filter((a) => a.time_to_breach_s == null).map((a) => `<div class="sev-${esc(a.severity)}">${where(a)}</div>`).join('');
@@ -1174,15 +1195,24 @@ async function loadReplay(t) {
     const mine = ++replayRequest;
     let body;
     try {
-        body = await getJson(`history/at?t=${encodeURIComponent(t)}&window_s=1`);
+        body = await getJson(`history/at?t=${encodeURIComponent(t)}&window_s=1&trail_s=${TRAIL_S}&alerts=true`);
     } catch (err) {
         console.warn(String(err));
         return;
     }
     if (mine !== replayRequest || state.mode !== 'replay') return;
-    state.replay = {t: body.t ?? t, rows: (body.tracks || []).map(historyRow)};
+    const rows = (body.tracks || []).map(historyRow);
+    // Trails as the live ones are kept: times and positions in columns, oldest first.
+    const trails = new Map();
+    for (const p of body.tracks || []) {
+        const pts = p.trail || [];
+        trails.set(p.id, {t: pts.map((q) => q[0]), lon: pts.map((q) => q[1]), lat: pts.map((q) => q[2])});
+    }
+    const alerts = new Map();
+    for (const e of body.alert_events || []) foldAlertEvent(alerts, e);
+    state.replay = {t: body.t ?? t, rows, byId: new Map(rows.map((r) => [r.id, r])), trails, alerts};
     $('#replay-banner').textContent = `REPLAY · ${fmtTime(state.replay.t)}`;
-    invalidate('tracks', 'ui');
+    invalidate('tracks', 'trails', 'ui');
 }
 
 liveButton.addEventListener('click', () => {
