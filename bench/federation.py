@@ -194,9 +194,7 @@ async def _node(spec: dict[str, Any], conn: Connection) -> dict[str, Any]:
         fed = Federation(FederationConfig(
             url=url, partner=me, node=f"node-{me}", user=me, password=spec["password"],
             send=tuple(Send(to=p, period_s=1.0) for p in peers), receive=receive))
-        sources += [Source(id=rec.sensor, format="skyfence-picture", sensor=rec.sensor,
-                           options={"partner": rec.sender, "recipient": me})
-                    for rec in receive]
+        sources += [rec.source(me, engine.window_s) for rec in receive]
         service = NodeService(sc, sources, engine=engine, clock=clock, release=release,
                               home=me, view_outputs={s.to: [fed.output(s, sc.origin)]
                                                      for s in fed.config.send})
@@ -367,8 +365,10 @@ def _instrument(service: Any, probe: _Probe) -> None:
         if t_msg is not None:
             sender = sid.removeprefix("fed-")
             probe.decoding.setdefault((sender, t_msg), time.time())
-            # Its rows carry the receive time (carried forward to it), or the picture's.
-            probe.picture_t[(sender, t)] = t_msg
+            # Its rows carry the receive time less the node's window (carried to the
+            # window's edge: PartnerPicture.detections), or the picture's.
+            carry = float(service.sources[sid].source.options.get("carry_back_s", 0.0))
+            probe.picture_t[(sender, t - carry)] = t_msg
         return timed_fed(sid, payload, t)
 
     service._decode = decode_timed

@@ -11,6 +11,7 @@ from pathlib import Path
 from skyfence import sim
 from skyfence.adapters.journal import Source
 from skyfence.federation.codec import encode_picture
+from skyfence.node.engine import EngineConfig
 from skyfence.node.service import NodeService
 from skyfence.picture import Picture
 from skyfence.pipeline import batch_bounds
@@ -97,3 +98,33 @@ def test_a_late_picture_is_carried_to_its_arrival_not_dropped(tmp_path: Path) ->
     assert late == 0
     # One track per drone: the partner's tracks fused into the radar's, not beside them.
     assert 5 <= len(snap["tracks"]) <= 8
+
+
+def test_a_partner_picture_passes_the_reorder_window_at_once(tmp_path: Path) -> None:
+    """Carried back by the node's window (``carry_back_s``, as node.toml sets it), a
+    partner's picture is released in the step that takes it, instead of waiting out
+    the window: complete and in order as it comes, it has nothing to wait for. Without
+    it, the same picture waits."""
+    r = sim.build("spread", n_targets=6, seed=8, duration_s=6.0)
+    tracker, picture = Tracker.from_scenario(r.scenario), Picture.for_scenario(r.scenario)
+    bounds = list(zip(*batch_bounds(r.detections.t), strict=True))
+    for a, b in bounds:
+        frame = picture.update(tracker.step(r.detections.take(slice(a, b))))
+    payload = encode_picture(frame, r.scenario.origin, sender="police", recipient="army",
+                             node="hq")
+    fed = SensorSpec(id="fed-police", kind="track", position_enu_m=(0.0, 0.0, 0.0), pd=1.0,
+                     noise_std=(math.nan, math.nan, math.nan))
+    sc = replace(r.scenario, sensors=(*r.scenario.sensors, fed))
+    held = {}
+    for carry in (0.0, 1.0):
+        service = NodeService(sc, [Source(
+            id="fed-police", format="skyfence-picture", sensor="fed-police",
+            options={"partner": "police", "recipient": "army", "carry_back_s": carry})],
+            engine=EngineConfig(window_s=1.0))
+        arrival = frame.t + 0.3
+        det = service._decode("fed-police", payload, arrival)
+        service._publish(service._step(det, arrival, arrival))
+        held[carry] = (service.engine.reorder.held, service.home_view.updates)
+        service.close()
+    # Without: all held, no step. With: none held, the tracker stepped on them.
+    assert held == {0.0: (len(frame.tracks), 0), 1.0: (0, 1)}

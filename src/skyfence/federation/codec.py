@@ -153,6 +153,9 @@ class PartnerPicture:
     P: F64  # (n, 6, 6) ECEF
     klass: NDArray[np.str_]
     identity: NDArray[np.str_]
+    #: The rows are carried to this many seconds before their receipt (the receiving
+    #: node's reorder window; see ``detections``).
+    carry_back_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"from": self.sender, "to": self.recipient, "node": self.node, "t": self.t,
@@ -163,12 +166,16 @@ class PartnerPicture:
         """The tracks as partner-track rows of ``sensor``, in ``scenario``'s frame.
 
         With ``t_receive`` (when the node received the message), each state is
-        predicted to that time — constant velocity, with ``RETIME_Q`` process noise
-        — and the rows carry it: a partner's picture is always some hundreds of
-        milliseconds old when it arrives (the sender's reorder window, the
-        transport), so at its own time it would fall behind the receiver's window
-        and be dropped as late; a track estimate, unlike a measurement, can be
-        carried forward. Not beyond ``RETIME_MAX_S``: older pictures keep their time.
+        predicted to ``t_receive − carry_back_s`` — constant velocity, with
+        ``RETIME_Q`` process noise — and the rows carry that time: a partner's
+        picture is always some hundreds of milliseconds old when it arrives (the
+        sender's reorder window, the transport), so at its own time it would fall
+        behind the receiver's window and be dropped as late; a track estimate, unlike
+        a measurement, can be carried. At the receipt itself the rows would wait out
+        the receiver's whole reorder window for nothing (a picture is complete and in
+        order as it comes); ``carry_back_s`` set to that window puts them at its edge,
+        where they pass at once. Not across more than ``RETIME_MAX_S``: pictures older
+        than that keep their time.
         """
         origin = scenario.origin
         n = self.id.size
@@ -178,14 +185,17 @@ class PartnerPicture:
         x = np.hstack([origin.ecef_to_enu(self.x[:, :3]), self.x[:, 3:6] @ R.T])
         P = T @ self.P @ T.T
         t = self.t
-        if t_receive is not None and 0.0 < t_receive - self.t <= RETIME_MAX_S:
-            dt, t = t_receive - self.t, t_receive
+        target = None if t_receive is None else t_receive - self.carry_back_s
+        if (t_receive is not None and target is not None and target != self.t
+                and t_receive - self.t <= RETIME_MAX_S and abs(target - self.t) <= RETIME_MAX_S):
+            dt, t = target - self.t, target
             F = np.eye(6)
             F[:3, 3:] = dt * np.eye(3)
+            # Carried back as well as forward, the uncertainty grows with |dt|.
             Q = np.zeros((6, 6))
-            Q[:3, :3] = dt**3 / 3.0 * np.eye(3)
-            Q[:3, 3:] = Q[3:, :3] = dt**2 / 2.0 * np.eye(3)
-            Q[3:, 3:] = dt * np.eye(3)
+            Q[:3, :3] = abs(dt) ** 3 / 3.0 * np.eye(3)
+            Q[:3, 3:] = Q[3:, :3] = dt * abs(dt) / 2.0 * np.eye(3)
+            Q[3:, 3:] = abs(dt) * np.eye(3)
             x = x @ F.T
             P = F @ P @ F.T + RETIME_Q * Q
         P = 0.5 * (P + np.swapaxes(P, 1, 2))
@@ -214,7 +224,12 @@ class PictureDecoder:
     docstring). Each ``feed`` is one whole message."""
 
     def __init__(self, *, partner: str, recipient: str = "", area: Any = None,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = MAX_MESSAGE_BYTES, carry_back_s: float = 0.0
+                 ) -> None:
+        if not (math.isfinite(carry_back_s) and 0.0 <= carry_back_s <= RETIME_MAX_S):
+            raise ValueError(f"carry_back_s is {carry_back_s}: give the receiving node's "
+                             f"reorder window, 0 to {RETIME_MAX_S} s")
+        self.carry_back_s = float(carry_back_s)
         self.partner, self.recipient = partner, recipient
         self.area = _area(area)
         self.max_message_bytes = max_message_bytes
@@ -355,7 +370,8 @@ class PictureDecoder:
             if outside.any():
                 raise _Bad(f"outside the sender's area: {int(outside.sum())} of {n} tracks")
         return PartnerPicture(sender=sender, recipient=recipient, node=str(node), t=t, id=ids,
-                              x=x, P=P, klass=klass, identity=ident)
+                              x=x, P=P, klass=klass, identity=ident,
+                              carry_back_s=self.carry_back_s)
 
 
 def _json_object(data: bytes, at: int, length: int, what: str) -> dict[str, Any]:

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skyfence.adapters.journal import Source
 from skyfence.errors import InputError
-from skyfence.federation.codec import encode_tracks, picture_message
+from skyfence.federation.codec import RETIME_MAX_S, encode_tracks, picture_message
 from skyfence.geo import Origin
 from skyfence.node.outputs import PictureOutput
 from skyfence.picture import Frame
@@ -118,6 +119,15 @@ class Receive:
     def sensor(self) -> str:
         """The sensor (kind ``track``) its tracks are in this node's scenario."""
         return f"fed-{self.sender}"
+
+    def source(self, recipient: str, window_s: float) -> Source:
+        """The node's source of these pictures, for a node (``recipient``) whose reorder
+        window is ``window_s``: its tracks are carried back by that window, so that
+        they pass it at once (``PartnerPicture.detections``)."""
+        return Source(id=self.sensor, format="skyfence-picture", sensor=self.sensor,
+                      options={"partner": self.sender, "recipient": recipient,
+                               "carry_back_s": min(float(window_s), RETIME_MAX_S),
+                               **({"area": dict(self.area)} if self.area else {})})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

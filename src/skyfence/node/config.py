@@ -364,11 +364,9 @@ def parse_config(doc: dict[str, Any], *, file: str = "node.toml",
             raise r.fail("sensors", f"{clash[0]!r} is the name of a federation feed",
                          "rename the sensor")
         scenario = replace(scenario, sensors=(*scenario.sensors, *fed))
-        sources += [SourceConfig(source=Source(
-            id=rec.sensor, format="skyfence-picture", sensor=rec.sensor,
-            options={"partner": rec.sender, "recipient": federation.partner,
-                     **({"area": dict(rec.area)} if rec.area else {})}), transport="nats")
-            for rec in federation.receive]
+        sources += [SourceConfig(source=rec.source(federation.partner, float(window)),
+                                 transport="nats")
+                    for rec in federation.receive]
         if release is not None:
             release = Releasability(release.partners,
                                     {**release.owner, **{s.id: home for s in fed}},
