@@ -344,14 +344,15 @@ def _instrument(service: Any, probe: _Probe) -> None:
     ingest = service.ingest
     fed_ids = {s.id for s in home.scenario.sensors if s.kind == "track"}
 
-    async def ingest_noted(source_id: str, payload: bytes, t: float | None = None) -> None:
+    async def ingest_noted(source_id: str, payload: bytes, t: float | None = None,
+                           **kw: Any) -> None:
         if source_id in fed_ids:
             t_msg = message_time(payload)
             if t_msg is not None:
                 key = (source_id.removeprefix("fed-"), t_msg)
                 probe.delivered.setdefault(key, time.time())
                 probe.sizes.append(len(payload))
-        await ingest(source_id, payload, t)
+        await ingest(source_id, payload, t, **kw)
 
     service.ingest = ingest_noted
     decode = service._decode

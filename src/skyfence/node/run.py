@@ -262,9 +262,9 @@ async def federation_task(service: NodeService, federation: Any, *, backoff_s: f
     took from its sender is kept on disk as it takes it (``last_taken``, a
     ``LastTaken``; by default beside the node's store) and given back to the decoders
     on start, so that a picture taken before a crash and delivered again after it
-    (the crash came before its ack) is refused as a replay. (A message is acked once
-    it is in the node's ingest queue, which, for every source alike, does not
-    outlive a crash.)"""
+    (the crash came before its ack) is refused as a replay. A message is acked only
+    once it is in the node's journal (``NodeService.ingest(journaled=True)``; without
+    a journal, once decoded), so that none acked is lost to a crash either."""
     from skyfence.federation.codec import PictureDecoder
     from skyfence.federation.nats import Federation, LastTaken, last_taken_path, resume_feeds
 
@@ -288,7 +288,8 @@ async def federation_task(service: NodeService, federation: Any, *, backoff_s: f
             def deliver_to(sid: str) -> Callable[[bytes], Awaitable[None]]:
                 async def deliver(payload: bytes) -> None:
                     service.sources[sid].detail = "federation"
-                    await service.ingest(sid, payload)
+                    # Acked (when this returns) only once it is in the journal.
+                    await service.ingest(sid, payload, journaled=True)
                 return deliver
 
             await asyncio.gather(*(fed.receive(rec, deliver_to(rec.sensor))
