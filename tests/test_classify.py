@@ -680,3 +680,33 @@ def test_real_adsb_flights_are_never_called_drones() -> None:
         print(name, dict(seen))
         assert not any(seen[CLASSES[k]] for k in DRONE_CLASSES)
         assert seen["crewed_aircraft"] > 0.9 * sum(seen.values())
+
+
+def test_a_track_not_observed_keeps_its_last_class_and_evidence() -> None:
+    """Between its own updates a track (only predicted by the tracker) is no evidence:
+    with observed False it keeps the class of its last observation and its evidence,
+    while an observed one moves on; a track new to the classifier is observed anyway."""
+    rng = np.random.default_rng(5)
+    hover, airliner_ = hovering_multirotor(rng).states(), airliner(rng).states()
+    clf = Classifier()
+    both = np.stack([hover, airliner_[: hover.shape[0]]], axis=1)  # (steps, 2, 6)
+    heights = np.array([30.0, 3000.0])
+    for k in range(40):
+        out = clf.update(T0 + k, track_id=[1, 2], x=both[k], height_agl_m=heights,
+                         manoeuvre_p=[0.3, 0.1])
+    before = out
+    # Track 1 flies on as an airliner would, but is not observed; track 2 is; track 3
+    # is new and not marked observed.
+    x = np.stack([airliner_[40], airliner_[41], airliner_[42]])
+    after = clf.update(T0 + 40, track_id=[2, 1, 3], x=x, height_agl_m=[3000.0, 3000.0, 30.0],
+                       manoeuvre_p=[0.1, 0.1, 0.3], observed=[True, False, False])
+    assert list(after.track_id) == [2, 1, 3]
+    np.testing.assert_array_equal(after.probs[1], before.probs[0])
+    assert after.label[1] == before.label[0]
+    assert after.reasons[1] == before.reasons[0]
+    assert after.speed_mps[1] == before.speed_mps[0] and after.age_s[1] == 40.0
+    assert after.label[0] == CREWED
+    assert after.speed_mps[2] > 0.0  # observed: a new track has no past to keep
+    with pytest.raises(SkyfenceError, match="observed"):
+        clf.update(T0 + 41, track_id=[1], x=x[:1], height_agl_m=[30.0], manoeuvre_p=[0.3],
+                   observed=[True, False])

@@ -663,9 +663,14 @@ class Classifier:
         self.rid_ua_type = np.empty(n, dtype=np.int8)
         self.t_identity = np.empty(n)
         self.t_rf = np.empty(n)
+        # Each track's class as decided at its last observation (see ``update``).
+        self.c_probs = np.empty((n, len(CLASSES)))
+        self.c_label = np.empty(n, dtype=np.int8)
+        self.c_reasons = np.empty(n, dtype=np.uint32)
 
     _ARRAYS = ("id", "t_first", "t_last", "mean", "weight", "max_speed", "identity_kind",
-               "adsb_category", "rid_ua_type", "t_identity", "t_rf")
+               "adsb_category", "rid_ua_type", "t_identity", "t_rf", "c_probs", "c_label",
+               "c_reasons")
 
     def __len__(self) -> int:
         return int(self.id.shape[0])
@@ -689,6 +694,7 @@ class Classifier:
         rid_ua_type: ArrayLike | None = None,
         rf_emission: ArrayLike | None = None,
         velocity_std_mps: ArrayLike | None = None,
+        observed: ArrayLike | None = None,
         keep_absent: bool = False,
     ) -> Classification:
         """Fold in one observation of each track and classify them.
@@ -704,6 +710,14 @@ class Classifier:
         √((P₃₃ + P₄₄)/2)), optional: given, a look's velocity-borne evidence counts by
         its quality, so a young track's unsettled velocity weighs little. Identity,
         RF and velocity quality default to none; a track's last identity is remembered.
+
+        ``observed`` bool (n,), optional: only these tracks are observed (the ones a
+        sensor updated at ``t``; the rest are the tracker's predictions, which are no
+        evidence). The others keep the class decided at their last observation, with
+        their evidence columns as they stand: on a node whose tracker steps on each
+        sensor and partner picture apart, a track is then classified once per update
+        of its own, not once per step of anyone's. A track the classifier has not seen
+        yet is observed whatever ``observed`` says.
         """
         ids = np.asarray(track_id, dtype=np.int64)
         n = ids.shape[0] if ids.ndim == 1 else -1
@@ -732,13 +746,24 @@ class Classifier:
             raise SkyfenceError("track_id holds duplicates")
         self._merge(sid, t, keep_absent=keep_absent)
         rows = np.searchsorted(self.id, sid)
-        self._observe(rows, t, xs[order], h[order], np.clip(mp[order], 0.0, 1.0),
-                      None if v_std is None else v_std[order])
-        self._remember(rows, t, kind[order], cat[order], ua[order], rf[order])
+        if observed is None:
+            look = np.ones(n, dtype=bool)
+        else:
+            look = np.asarray(observed, dtype=bool)
+            if look.shape != (n,):
+                raise SkyfenceError(f"observed of shape {look.shape} for {n} tracks")
+            look = look[order] | np.isnan(self.t_last[rows])
+        r, o = rows[look], order[look]
+        self._observe(r, t, xs[o], h[o], np.clip(mp[o], 0.0, 1.0),
+                      None if v_std is None else v_std[o])
+        self._remember(r, t, kind[o], cat[o], ua[o], rf[o])
         self.t = t
         inverse = np.empty(n, dtype=np.intp)
         inverse[order] = np.arange(n)
-        return self._classify(rows, t).take(inverse)
+        if look.all():
+            return self._classify(rows, t).take(inverse)
+        self._classify(r, t)  # decides the observed ones (kept in c_probs, …)
+        return self._held(rows, t).take(inverse)
 
     # ------------------------------------------------------------------ state
 
@@ -755,7 +780,8 @@ class Classifier:
             "max_speed": np.full(m, np.nan), "identity_kind": np.zeros(m, dtype=np.int8),
             "adsb_category": np.zeros(m, dtype=np.int8),
             "rid_ua_type": np.full(m, -1, dtype=np.int8), "t_identity": np.full(m, -np.inf),
-            "t_rf": np.full(m, -np.inf),
+            "t_rf": np.full(m, -np.inf), "c_probs": np.zeros((m, len(CLASSES))),
+            "c_label": np.full(m, UNKNOWN, dtype=np.int8), "c_reasons": np.zeros(m, np.uint32),
         }
         order = np.argsort(np.concatenate([self.id[keep], new]), kind="stable")
         for name in self._ARRAYS:
@@ -847,12 +873,27 @@ class Classifier:
         young = age < cfg.min_age_s
         label = np.where(young, UNKNOWN, np.argmin(probs @ self._cost, axis=1)).astype(np.int8)
         reasons = self._reasons(ll, log_post, probs, label, young, claim, rf, rows)
+        self.c_probs[rows], self.c_label[rows], self.c_reasons[rows] = probs, label, reasons
         return Classification(
             t=t, track_id=self.id[rows].copy(), probs=probs, label=label, reasons=reasons,
             speed_mps=f["speed"], max_speed_mps=f["max_speed"], height_agl_m=f["height"],
             vertical_rate_mps=f["vertical_rate"], hover_fraction=f["hover"],
             manoeuvre=f["manoeuvre"], straightness=f["straightness"], age_s=age,
             identity_kind=self.identity_kind[rows].copy(),
+            adsb_category=self.adsb_category[rows].copy(),
+            rid_ua_type=self.rid_ua_type[rows].copy(),
+        )
+
+    def _held(self, rows: NDArray[np.intp], t: float) -> Classification:
+        """The classes of state rows ``rows`` as last decided, with their evidence now."""
+        f = self.features(rows)
+        return Classification(
+            t=t, track_id=self.id[rows].copy(), probs=self.c_probs[rows],
+            label=self.c_label[rows], reasons=self.c_reasons[rows], speed_mps=f["speed"],
+            max_speed_mps=f["max_speed"], height_agl_m=f["height"],
+            vertical_rate_mps=f["vertical_rate"], hover_fraction=f["hover"],
+            manoeuvre=f["manoeuvre"], straightness=f["straightness"],
+            age_s=t - self.t_first[rows], identity_kind=self.identity_kind[rows].copy(),
             adsb_category=self.adsb_category[rows].copy(),
             rid_ua_type=self.rid_ua_type[rows].copy(),
         )

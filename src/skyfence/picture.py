@@ -90,7 +90,9 @@ class Picture:
         tr = update.tracks
         shown = tr.take(tr.status != TrackStatus.TENTATIVE)
         t = update.t
-        classes = self.classifier.update(t, **classifier_inputs(self.origin, shown))
+        # Observed: the tracks a sensor updated in this step (the rest only predicted).
+        classes = self.classifier.update(t, **classifier_inputs(self.origin, shown),
+                                         observed=shown.t_last >= t)
         grouped = self.groups.update_tracks(t, shown)
         classes = _group_classes(classes, grouped.group)
         dark = _DRONE[classes.label] & (shown.identity == "")
