@@ -79,6 +79,7 @@ async def _run(targets: int, seconds: float, scan_s: float, window_s: float
     handed: dict[float, float] = {}
     lat, lat_alert, lag = [], [], []
     n_tracks = 0
+    held: set[int] = set()  # the live tracks, from the picture deltas
 
     async def client() -> None:
         nonlocal n_tracks
@@ -87,9 +88,15 @@ async def _run(targets: int, seconds: float, scan_s: float, window_s: float
             async for raw in ws:
                 now = time.time()
                 msg = json.loads(raw)
+                if msg.get("type") == "snapshot":
+                    held.clear()
+                if msg.get("type") not in ("update", "snapshot"):
+                    continue
+                held.difference_update(msg.get("removed", []))
+                held.update(r["id"] for r in msg["tracks"])
+                n_tracks = len(held)
                 if msg.get("type") != "update":
                     continue
-                n_tracks = len(msg["tracks"])
                 t = msg["t"]
                 if t in handed:
                     lat.append(now - handed[t])

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from skyfence.alerts import (
     FAMILIES,
@@ -43,9 +44,12 @@ _STATUS = ("tentative", "confirmed", "coasting")
 @dataclass(frozen=True, slots=True)
 class Update:
     """One tracker step, ready to publish: ``seq`` (increasing by one per update for the
-    life of the engine), ``t`` (the data's time, Unix s), the shown tracks as rows
-    (``TRACK_FIELDS``), the ids of tracks gone since the previous update, the groups
-    (``GROUP_FIELDS``), and the alert events of this step."""
+    life of the engine), ``t`` (the data's time, Unix s), the rows (``TRACK_FIELDS``) of
+    the shown tracks that changed — a picture delta: a track a sensor updated at this
+    step, newly shown, or whose class, flags, group or status changed; the others stand
+    as last sent —, the ids of tracks gone since the previous update, the groups
+    (``GROUP_FIELDS``, all of them), and the alert events of this step. ``changed``
+    marks the rows of ``frame.tracks`` that ``tracks`` holds."""
 
     seq: int
     t: float
@@ -54,6 +58,7 @@ class Update:
     groups: list[dict[str, Any]]
     alerts: list[AlertEvent]
     frame: Frame = field(repr=False, compare=False)
+    changed: NDArray[np.bool_] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "update", "seq": self.seq, "t": self.t, "tracks": self.tracks,
@@ -120,6 +125,7 @@ class Engine:
         self.last: Update | None = None
         self.late = 0
         self.detections_in = 0
+        self.shown = PictureRows()
 
     # ------------------------------------------------------------------ input
 
@@ -168,22 +174,74 @@ class Engine:
 
     def _update(self, frame: Frame, events: list[AlertEvent]) -> Update:
         self.seq += 1
-        tracks = track_rows(frame, self.scenario)
+        changed = self.shown.changed(frame)
+        tracks, removed = self.shown.apply(frame, changed, self.scenario)
         groups = group_rows(frame, self.scenario)
-        removed = np.setdiff1d(self.last.frame.tracks.id, frame.tracks.id).tolist() \
-            if self.last else []
         up = Update(seq=self.seq, t=frame.t, tracks=tracks, removed=removed, groups=groups,
-                    alerts=events, frame=frame)
+                    alerts=events, frame=frame, changed=changed)
         self.last = up
         return up
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole picture now (what a client that starts or lost its place gets)."""
+        """The whole picture now (what a client that starts or lost its place gets):
+        every shown track's row as last sent, the groups, the active alerts."""
         last = self.last
         return {"type": "snapshot", "seq": self.seq, "t": None if last is None else last.t,
-                "tracks": [] if last is None else last.tracks,
+                "tracks": self.shown.rows(),
                 "groups": [] if last is None else last.groups,
                 "alerts": alert_rows(self.watch.book)}
+
+
+class PictureRows:
+    """The rows of the shown tracks as a client that took every update holds them, and
+    which tracks of a new frame change them.
+
+    A tracker that steps on each sensor's scan and each partner's picture apart moves
+    every track at every step (its prediction), but only the tracks a sensor updated
+    have news: sending every row each step would make a node of three partners encode
+    and send its whole picture three times a second. A row is sent when its track was
+    updated by a sensor at the step, is new to the picture, or changed class, flags,
+    group or status; the rest stand as last sent."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, dict[str, Any]] = {}
+        self._ids = np.empty(0, dtype=np.int64)  # sorted
+        self._key = np.empty((0, 4), dtype=np.int64)
+
+    def changed(self, frame: Frame) -> NDArray[np.bool_]:
+        """The rows of ``frame.tracks`` to send."""
+        tr = frame.tracks
+        if self._ids.size == 0:
+            return np.ones(len(tr), dtype=bool)
+        pos = np.minimum(np.searchsorted(self._ids, tr.id), self._ids.size - 1)
+        same = (self._ids[pos] == tr.id) & np.all(self._key[pos] == _row_key(frame), axis=1)
+        return np.asarray(~same | (tr.t_last >= frame.t))
+
+    def apply(self, frame: Frame, changed: NDArray[np.bool_], scenario: Scenario
+              ) -> tuple[list[dict[str, Any]], list[int]]:
+        """Take ``frame`` with its ``changed`` rows: those rows, and the ids gone."""
+        tr = frame.tracks
+        order = np.argsort(tr.id, kind="stable")
+        gone = np.setdiff1d(self._ids, tr.id)
+        removed = gone.tolist()
+        for i in removed:
+            del self._rows[i]
+        rows = track_rows(frame, scenario, only=changed)
+        for row in rows:
+            self._rows[row["id"]] = row
+        self._ids, self._key = tr.id[order], _row_key(frame)[order]
+        return rows, removed
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows.values())
+
+
+def _row_key(frame: Frame) -> NDArray[np.int64]:
+    """What of a track's row may change without a sensor's update: class, flags,
+    group, status (n, 4)."""
+    tr = frame.tracks
+    return np.stack([frame.classes.label.astype(np.int64), tr.flags.astype(np.int64),
+                     frame.group.astype(np.int64), tr.status.astype(np.int64)], axis=1)
 
 
 def alert_row(a: Any) -> dict[str, Any]:
@@ -239,8 +297,14 @@ def alert_rows(book: AlertBook) -> list[dict[str, Any]]:
                 some(pos[:, 2], a.has_position), strict=True)]
 
 
-def track_rows(frame: Frame, scenario: Scenario) -> list[dict[str, Any]]:
-    """The frame's tracks as rows (``TRACK_FIELDS``), vectorised to the last step."""
+def track_rows(frame: Frame, scenario: Scenario, *, only: NDArray[np.bool_] | None = None
+               ) -> list[dict[str, Any]]:
+    """The frame's tracks as rows (``TRACK_FIELDS``), vectorised to the last step;
+    ``only``: those of these rows."""
+    if only is not None and not only.all():
+        idx = np.flatnonzero(only)
+        frame = replace(frame, tracks=frame.tracks.take(only),
+                        classes=frame.classes.take(idx), group=frame.group[idx])
     tr = frame.tracks
     n = len(tr)
     if n == 0:

@@ -133,15 +133,24 @@ class Release:
         self.outputs: list[PictureOutput] = []
         #: The last released update (the engine thread's).
         self.last: Update | None = None
+        #: The released rows as a client that took every update holds them.
+        self._rows: dict[int, dict[str, Any]] = {}
         self.snapshot = self.snapshot_of(snapshot)
 
     def update(self, u: Update) -> Update:
         """One update of the view as the policy releases it: rows of the released
         frame (tracks, groups), its alert events released."""
         frame = release_frame(u.frame, self.scenario.origin, self.policy)
-        return Update(seq=u.seq, t=u.t, tracks=track_rows(frame, self.scenario),
-                      removed=u.removed, groups=group_rows(frame, self.scenario),
-                      alerts=release_events(u.alerts, self.policy), frame=frame)
+        # The same delta as the view's: the rows of the tracks that changed.
+        rows = track_rows(frame, self.scenario, only=u.changed)
+        for i in u.removed:
+            self._rows.pop(i, None)
+        for row in rows:
+            self._rows[row["id"]] = row
+        return Update(seq=u.seq, t=u.t, tracks=rows, removed=u.removed,
+                      groups=group_rows(frame, self.scenario),
+                      alerts=release_events(u.alerts, self.policy), frame=frame,
+                      changed=u.changed)
 
     def step(self, updates: Sequence[Update], snapshot: dict[str, Any]
              ) -> tuple[list[Update], dict[str, Any]]:
@@ -155,7 +164,7 @@ class Release:
         """The view's snapshot (``Engine.snapshot``) released: the tracks and groups of
         the last released update, the active alerts released."""
         last = self.last
-        return {**snapshot, "tracks": [] if last is None else last.tracks,
+        return {**snapshot, "tracks": list(self._rows.values()),
                 "groups": [] if last is None else last.groups,
                 "alerts": release_alert_rows(snapshot.get("alerts", []), self.policy)}
 

@@ -148,11 +148,15 @@ function onMessage(msg) {
         stats.snapshots += 1;
         state.alerts = new Map((msg.alerts || []).map((a) => [a.alert, a]));
         state.trails.clear();
+        state.tracks = new Map();
         applyPicture(msg.t, msg.tracks || [], msg.groups || []);
     } else if (msg.type === 'update') {
         stats.updates += 1;
         for (const e of msg.alerts || []) applyAlertEvent(e);
-        for (const id of msg.removed || []) state.trails.delete(id);
+        for (const id of msg.removed || []) {
+            state.trails.delete(id);
+            state.tracks.delete(id);
+        }
         applyPicture(msg.t, msg.tracks || [], msg.groups || []);
     } else if (msg.type === 'alert') {
         applyAlertEvent(msg.alert);
@@ -163,11 +167,12 @@ function onMessage(msg) {
     stats.lastHandleMs = performance.now() - t0;
 }
 
+/** A snapshot's or an update's rows: an update carries only the tracks that changed
+ * (a picture delta); the others stand as they were. */
 function applyPicture(t, rows, groups) {
     if (t != null) state.t = t;
-    const tracks = new Map();
+    const tracks = state.tracks;
     for (const r of rows) tracks.set(r.id, r);
-    state.tracks = tracks;
     state.groups = groups;
     if (t != null) extendTrails(t, rows);
     if (state.selected != null && tracks.has(state.selected)) state.selectedRow = tracks.get(state.selected);
