@@ -68,7 +68,8 @@ async def _node(broker: Broker, partner: str, scenario: Scenario, *, send: tuple
                                 dict(release.release))
     fed = Federation(FederationConfig(url=broker.url, partner=partner, node=name or partner,
                                       user=partner, password=broker.passwords[partner],
-                                      send=send, receive=receive))
+                                      cafile=broker.cafile, certfile=broker.certfile,
+                                      keyfile=broker.keyfile, send=send, receive=receive))
     await fed.connect()
     await fed.ensure_stream()
     outputs = {s.to: [fed.output(s, sc.origin)] for s in send}
@@ -258,3 +259,68 @@ def test_a_node_that_was_down_catches_up_without_loss_or_duplicates(broker: Brok
     assert len(times) == sent and len(set(times)) == sent and times == sorted(times)
     assert after, "army took nothing after its restart"
     assert tracks >= 3  # and its fresh engine holds police's tracks again
+
+
+def test_federation_over_tls_with_client_certificates(tls_broker: Broker) -> None:
+    """[federation] cafile/certfile/keyfile: pictures go over TLS to a broker that wants
+    each node's certificate; without one, or without TLS, the broker lets no node in."""
+    r = sim.build("spread", n_targets=4, seed=3, duration_s=12.0)
+    sc = replace(r.scenario, name="police-hq")
+    payloads = jsonl_payloads(sc, r.detections)
+    release = Releasability((Partner("police"), Partner("army")), {"radar": "police"},
+                            {"radar": frozenset({"army"})})
+    only_fed = replace(sc, sensors=())
+
+    async def refused(**tls: Any) -> BaseException | None:
+        fed = Federation(FederationConfig(
+            url=tls_broker.url.replace("tls://", tls.pop("scheme", "tls://")),
+            partner="army", node="army", user="army", password=tls_broker.passwords["army"],
+            **tls))
+        try:
+            await asyncio.wait_for(fed.connect(), 8.0)
+        except Exception as err:  # any refusal will do (a timeout too)
+            return err
+        await fed.close()
+        return None
+
+    async def once(**tls: Any) -> BaseException | None:
+        """One attempt, no retries: the broker's answer itself."""
+        import nats
+
+        try:
+            nc = await nats.connect(tls_broker.url, user="army",
+                                    password=tls_broker.passwords["army"],
+                                    allow_reconnect=False, max_reconnect_attempts=0,
+                                    connect_timeout=3, **tls)
+        except Exception as err:  # the broker's refusal, whatever its form
+            return err
+        await nc.close()
+        return None
+
+    async def main() -> tuple[Any, ...]:
+        # A node without a client certificate keeps trying and never gets in; one
+        # attempt shows why: the broker ends the handshake.
+        no_cert = await refused(cafile=tls_broker.cafile)
+        plain = await refused(scheme="nats://")
+        import ssl
+
+        bare = ssl.create_default_context(cafile=tls_broker.cafile)
+        answer = await once(tls=bare)
+        good = ssl.create_default_context(cafile=tls_broker.cafile)
+        good.load_cert_chain(tls_broker.certfile, tls_broker.keyfile)
+        assert await once(tls=good) is None
+        assert answer is not None, "the broker let a node in without its certificate"
+        a = await _node(tls_broker, "police", sc, release=release, send=(Send(to="army"),))
+        b = await _node(tls_broker, "army", only_fed, receive=(Receive(sender="police"),))
+        try:
+            await _feed(a, payloads)
+            await _until(lambda: len(b.service.snapshot()["tracks"]) >= 3, 20.0,
+                         "police's tracks at army over TLS")
+            return no_cert, plain, b.delivered
+        finally:
+            for n in (a, b):
+                await n.stop()
+
+    no_cert, plain, delivered = asyncio.run(main())
+    assert no_cert is not None and plain is not None
+    assert len(delivered) >= 3

@@ -27,10 +27,12 @@ def free_port() -> int:
 
 @contextmanager
 def local_broker(passwords: Mapping[str, str], directory: str | Path, *,
-                 server: str | None = None, timeout_s: float = 10.0) -> Iterator[str]:
+                 server: str | None = None, timeout_s: float = 10.0,
+                 tls: Mapping[str, str] | None = None) -> Iterator[str]:
     """Start ``nats-server`` with one user per partner (``passwords``: partner →
     password), its configuration, JetStream store and log in ``directory``; yield its
-    URL once it takes connections; stop it on leaving."""
+    URL once it takes connections (``tls://`` with ``tls``, see ``broker_config``);
+    stop it on leaving."""
     exe = server or shutil.which("nats-server") or NATS_SERVER
     if not Path(exe).exists():
         raise InputError(f"nats-server is not at {exe!r}", field="server",
@@ -40,8 +42,8 @@ def local_broker(passwords: Mapping[str, str], directory: str | Path, *,
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf, log_path = folder / "nats.conf", folder / "nats-server.log"
-    conf.write_text(broker_config(passwords, port=port, store_dir=str(folder / "js")),
-                    encoding="utf-8")
+    conf.write_text(broker_config(passwords, port=port, store_dir=str(folder / "js"),
+                                  tls=tls), encoding="utf-8")
     # Its output to a file, not a pipe nobody reads (a full pipe would stall it).
     with log_path.open("wb") as log:
         proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log)
@@ -57,7 +59,7 @@ def local_broker(passwords: Mapping[str, str], directory: str | Path, *,
                     raise RuntimeError(f"nats-server did not start within {timeout_s:g} s "
                                        f"(its log, {log_path}: {tail!r})") from None
                 time.sleep(0.05)
-        yield f"nats://127.0.0.1:{port}"
+        yield f"{'tls' if tls else 'nats'}://127.0.0.1:{port}"
     finally:
         proc.terminate()
         try:

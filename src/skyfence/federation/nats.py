@@ -86,14 +86,22 @@ def partner_permissions(partner: str) -> dict[str, Any]:
 
 
 def broker_config(passwords: Mapping[str, str], *, host: str = "127.0.0.1", port: int = 4222,
-                  store_dir: str = "/var/lib/nats-server", max_payload: int = 8 << 20) -> str:
+                  store_dir: str = "/var/lib/nats-server", max_payload: int = 8 << 20,
+                  tls: Mapping[str, str] | None = None) -> str:
     """A ``nats-server.conf`` with JetStream and one user per partner (``passwords``:
-    partner → password), each with :func:`partner_permissions`."""
+    partner → password), each with :func:`partner_permissions`. ``tls``: the
+    server's ``certfile`` and ``keyfile`` (PEM), and with ``cafile`` every client must
+    present a certificate that CA signed (mutual TLS, on top of its password)."""
     users = [{"user": p, "password": pw, "permissions": partner_permissions(p)}
              for p, pw in passwords.items()]
-    doc = {"host": host, "port": port, "max_payload": max_payload,
-           "jetstream": {"store_dir": store_dir},
-           "authorization": {"users": users}}
+    doc: dict[str, Any] = {"host": host, "port": port, "max_payload": max_payload,
+                           "jetstream": {"store_dir": store_dir},
+                           "authorization": {"users": users}}
+    if tls is not None:
+        block = {"cert_file": tls["certfile"], "key_file": tls["keyfile"], "timeout": 5}
+        if tls.get("cafile"):
+            block.update(ca_file=tls["cafile"], verify=True)
+        doc["tls"] = block
     # JSON is valid nats-server configuration syntax.
     return json.dumps(doc, indent=2)
 
