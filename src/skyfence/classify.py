@@ -874,23 +874,20 @@ class Classifier:
         label = np.where(young, UNKNOWN, np.argmin(probs @ self._cost, axis=1)).astype(np.int8)
         reasons = self._reasons(ll, log_post, probs, label, young, claim, rf, rows)
         self.c_probs[rows], self.c_label[rows], self.c_reasons[rows] = probs, label, reasons
-        return Classification(
-            t=t, track_id=self.id[rows].copy(), probs=probs, label=label, reasons=reasons,
-            speed_mps=f["speed"], max_speed_mps=f["max_speed"], height_agl_m=f["height"],
-            vertical_rate_mps=f["vertical_rate"], hover_fraction=f["hover"],
-            manoeuvre=f["manoeuvre"], straightness=f["straightness"], age_s=age,
-            identity_kind=self.identity_kind[rows].copy(),
-            adsb_category=self.adsb_category[rows].copy(),
-            rid_ua_type=self.rid_ua_type[rows].copy(),
-        )
+        return self._classification(rows, t, f, probs, label, reasons)
 
     def _held(self, rows: NDArray[np.intp], t: float) -> Classification:
         """The classes of state rows ``rows`` as last decided, with their evidence now."""
-        f = self.features(rows)
+        return self._classification(rows, t, self.features(rows), self.c_probs[rows],
+                                    self.c_label[rows], self.c_reasons[rows])
+
+    def _classification(self, rows: NDArray[np.intp], t: float, f: dict[str, F64], probs: F64,
+                        label: NDArray[np.int8], reasons: NDArray[np.uint32]
+                        ) -> Classification:
+        """State rows ``rows`` with their features ``f`` and decision, as a result."""
         return Classification(
-            t=t, track_id=self.id[rows].copy(), probs=self.c_probs[rows],
-            label=self.c_label[rows], reasons=self.c_reasons[rows], speed_mps=f["speed"],
-            max_speed_mps=f["max_speed"], height_agl_m=f["height"],
+            t=t, track_id=self.id[rows].copy(), probs=probs, label=label, reasons=reasons,
+            speed_mps=f["speed"], max_speed_mps=f["max_speed"], height_agl_m=f["height"],
             vertical_rate_mps=f["vertical_rate"], hover_fraction=f["hover"],
             manoeuvre=f["manoeuvre"], straightness=f["straightness"],
             age_s=t - self.t_first[rows], identity_kind=self.identity_kind[rows].copy(),

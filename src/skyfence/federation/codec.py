@@ -57,7 +57,6 @@ from skyfence.classify import CLASSES
 from skyfence.geo import Origin, ecef_to_geodetic
 from skyfence.picture import Frame
 from skyfence.release import FieldPolicy, release_ecef
-from skyfence.release import snap_ecef as _snap  # noqa: F401  (the name it had here)
 from skyfence.scenario import Scenario
 from skyfence.types import F64, Detections, PartnerTracks
 
@@ -185,10 +184,10 @@ class PartnerPicture:
         x = np.hstack([origin.ecef_to_enu(self.x[:, :3]), self.x[:, 3:6] @ R.T])
         P = T @ self.P @ T.T
         t = self.t
-        target = None if t_receive is None else t_receive - self.carry_back_s
-        if (t_receive is not None and target is not None and target != self.t
-                and t_receive - self.t <= RETIME_MAX_S and abs(target - self.t) <= RETIME_MAX_S):
-            dt, t = target - self.t, target
+        target = t if t_receive is None else t_receive - self.carry_back_s
+        age = 0.0 if t_receive is None else t_receive - t
+        if target != t and age <= RETIME_MAX_S and abs(target - t) <= RETIME_MAX_S:
+            dt, t = target - t, target
             F = np.eye(6)
             F[:3, 3:] = dt * np.eye(3)
             # Carried back as well as forward, the uncertainty grows with |dt|.

@@ -174,8 +174,7 @@ class Engine:
 
     def _update(self, frame: Frame, events: list[AlertEvent]) -> Update:
         self.seq += 1
-        changed = self.shown.changed(frame)
-        tracks, removed = self.shown.apply(frame, changed, self.scenario)
+        changed, tracks, removed = self.shown.step(frame, self.scenario)
         groups = group_rows(frame, self.scenario)
         up = Update(seq=self.seq, t=frame.t, tracks=tracks, removed=removed, groups=groups,
                     alerts=events, frame=frame, changed=changed)
@@ -192,6 +191,22 @@ class Engine:
                 "alerts": alert_rows(self.watch.book)}
 
 
+class RowBook:
+    """Track rows by id as a client that took every update holds them."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, dict[str, Any]] = {}
+
+    def take(self, rows: list[dict[str, Any]], removed: list[int]) -> None:
+        for i in removed:
+            self._rows.pop(i, None)
+        for row in rows:
+            self._rows[row["id"]] = row
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows.values())
+
+
 class PictureRows:
     """The rows of the shown tracks as a client that took every update holds them, and
     which tracks of a new frame change them.
@@ -204,36 +219,30 @@ class PictureRows:
     group or status; the rest stand as last sent."""
 
     def __init__(self) -> None:
-        self._rows: dict[int, dict[str, Any]] = {}
+        self.book = RowBook()
         self._ids = np.empty(0, dtype=np.int64)  # sorted
         self._key = np.empty((0, 4), dtype=np.int64)
 
-    def changed(self, frame: Frame) -> NDArray[np.bool_]:
-        """The rows of ``frame.tracks`` to send."""
+    def step(self, frame: Frame, scenario: Scenario
+             ) -> tuple[NDArray[np.bool_], list[dict[str, Any]], list[int]]:
+        """Take ``frame``: which of its tracks changed, their rows, and the ids gone."""
         tr = frame.tracks
+        key = _row_key(frame)
         if self._ids.size == 0:
-            return np.ones(len(tr), dtype=bool)
-        pos = np.minimum(np.searchsorted(self._ids, tr.id), self._ids.size - 1)
-        same = (self._ids[pos] == tr.id) & np.all(self._key[pos] == _row_key(frame), axis=1)
-        return np.asarray(~same | (tr.t_last >= frame.t))
-
-    def apply(self, frame: Frame, changed: NDArray[np.bool_], scenario: Scenario
-              ) -> tuple[list[dict[str, Any]], list[int]]:
-        """Take ``frame`` with its ``changed`` rows: those rows, and the ids gone."""
-        tr = frame.tracks
-        order = np.argsort(tr.id, kind="stable")
-        gone = np.setdiff1d(self._ids, tr.id)
-        removed = gone.tolist()
-        for i in removed:
-            del self._rows[i]
+            changed = np.ones(len(tr), dtype=bool)
+        else:
+            pos = np.minimum(np.searchsorted(self._ids, tr.id), self._ids.size - 1)
+            same = (self._ids[pos] == tr.id) & np.all(self._key[pos] == key, axis=1)
+            changed = np.asarray(~same | (tr.t_last >= frame.t))
+        removed = np.setdiff1d(self._ids, tr.id).tolist()
         rows = track_rows(frame, scenario, only=changed)
-        for row in rows:
-            self._rows[row["id"]] = row
-        self._ids, self._key = tr.id[order], _row_key(frame)[order]
-        return rows, removed
+        self.book.take(rows, removed)
+        order = np.argsort(tr.id, kind="stable")
+        self._ids, self._key = tr.id[order], key[order]
+        return changed, rows, removed
 
     def rows(self) -> list[dict[str, Any]]:
-        return list(self._rows.values())
+        return self.book.rows()
 
 
 def _row_key(frame: Frame) -> NDArray[np.int64]:

@@ -31,7 +31,7 @@ from typing import Any
 
 from skyfence.alerts import AlertEvent
 from skyfence.errors import InputError
-from skyfence.node.engine import Update, group_rows, track_rows
+from skyfence.node.engine import RowBook, Update, group_rows, track_rows
 from skyfence.node.hub import Hub
 from skyfence.node.outputs import PictureOutput
 from skyfence.release import (
@@ -134,7 +134,7 @@ class Release:
         #: The last released update (the engine thread's).
         self.last: Update | None = None
         #: The released rows as a client that took every update holds them.
-        self._rows: dict[int, dict[str, Any]] = {}
+        self._rows = RowBook()
         self.snapshot = self.snapshot_of(snapshot)
 
     def update(self, u: Update) -> Update:
@@ -143,10 +143,7 @@ class Release:
         frame = release_frame(u.frame, self.scenario.origin, self.policy)
         # The same delta as the view's: the rows of the tracks that changed.
         rows = track_rows(frame, self.scenario, only=u.changed)
-        for i in u.removed:
-            self._rows.pop(i, None)
-        for row in rows:
-            self._rows[row["id"]] = row
+        self._rows.take(rows, u.removed)
         return Update(seq=u.seq, t=u.t, tracks=rows, removed=u.removed,
                       groups=group_rows(frame, self.scenario),
                       alerts=release_events(u.alerts, self.policy), frame=frame,
@@ -164,7 +161,7 @@ class Release:
         """The view's snapshot (``Engine.snapshot``) released: the tracks and groups of
         the last released update, the active alerts released."""
         last = self.last
-        return {**snapshot, "tracks": list(self._rows.values()),
+        return {**snapshot, "tracks": self._rows.rows(),
                 "groups": [] if last is None else last.groups,
                 "alerts": release_alert_rows(snapshot.get("alerts", []), self.policy)}
 
