@@ -251,8 +251,9 @@ def _settle(page: Page) -> None:
 
 
 def _track_positions(page: Page) -> dict[int, tuple[float, float]]:
-    feats = page.evaluate(SOURCE_FEATURES, "tracks")
-    return {f["properties"]["id"]: tuple(f["geometry"]["coordinates"]) for f in feats}
+    """Where the map draws each track now: its dot layer's own arrays."""
+    drawn = page.evaluate("window.skyfence.dots.positions()")
+    return {int(k): (float(v[0]), float(v[1])) for k, v in drawn.items()}
 
 
 # --------------------------------------------------------------------------- tests
@@ -488,8 +489,7 @@ class TestTheDemoNode:
         stored = demo.get(f"api/v1/history/at?t={int(t_min)}&window_s=1")
         assert {p["id"] for p in stored["tracks"]} == {r["id"] for r in replay["rows"]}
         # The map shows the past picture, not the live one.
-        _until(page, """async () => (await window.skyfence.map.getSource('tracks').getData())
-            .features.length === window.skyfence.state.replay.rows.length""")
+        _until(page, "() => window.skyfence.dots.n === window.skyfence.state.replay.rows.length")
         past = _track_positions(page)
         for p in stored["tracks"]:
             assert past[p["id"]] == pytest.approx((p["lon_deg"], p["lat_deg"]))
@@ -524,8 +524,7 @@ class TestTheDemoNode:
         page.click("#live-button")
         page.wait_for_function("window.skyfence.state.mode === 'live'")
         assert not page.is_visible("#replay-banner")
-        _until(page, """async () => (await window.skyfence.map.getSource('tracks').getData())
-            .features.length === window.skyfence.state.tracks.size""")
+        _until(page, """() => window.skyfence.dots.n === window.skyfence.state.tracks.size""")
         watched.assert_clean()
 
 
@@ -606,8 +605,8 @@ FRAME_TIMES = """(ms) => new Promise((resolve) => {
         const q = (x) => d[Math.min(d.length - 1, Math.floor(x * d.length))];
         resolve({frames: d.length, median_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99),
                  max_ms: d[d.length - 1], updates: s.updates - u0,
-                 build_ms: s.lastBuildMs, set_data_ms: s.lastSetDataMs,
-                 handle_ms: s.lastHandleMs});
+                 build_ms: s.lastBuildMs, handle_ms: s.lastHandleMs,
+                 symbol_features: s.symbolFeatures});
     }
     requestAnimationFrame(frame);
 })"""
@@ -618,19 +617,36 @@ def test_ten_thousand_tracks_at_1hz_stay_smooth(crowded: Served, browser: Browse
     with _watched(browser, 1280, 800) as w:
         page = w.open(crowded.url)
         page.wait_for_function(f"window.skyfence.state.tracks.size === {N_TRACKS} && "
-                               "window.skyfence.stats.setDataCalls >= 2", timeout=60_000)
-        assert len(page.evaluate(SOURCE_FEATURES, "tracks")) == N_TRACKS
+                               "window.skyfence.stats.dotBuilds >= 2", timeout=60_000)
+        assert page.evaluate("window.skyfence.dots.n") == N_TRACKS
         measured = page.evaluate(FRAME_TIMES, MEASURE_MS)
         print(f"\n10,000 tracks at 1 Hz, {measured['frames']} frames in "
               f"{MEASURE_MS / 1000:g} s: median {measured['median_ms']:.1f} ms, "
               f"p95 {measured['p95_ms']:.1f} ms, p99 "
               f"{measured['p99_ms']:.1f} ms, max {measured['max_ms']:.1f} ms; "
               f"{measured['updates']} updates applied (last: handle "
-              f"{measured['handle_ms']:.1f} ms, build {measured['build_ms']:.1f} ms, "
-              f"setData {measured['set_data_ms']:.1f} ms)")
+              f"{measured['handle_ms']:.1f} ms, build {measured['build_ms']:.1f} ms)")
         for k, v in measured.items():
             record_property(k, v)
         assert measured["updates"] >= 4, measured  # the picture kept up at 1 Hz
+        assert measured["symbol_features"] == 0, measured  # dense: no symbols, no worker
         assert measured["median_ms"] < MEDIAN_FRAME_MS, measured
         page.screenshot(path=str(SHOTS / "map-10k.png"))
+        # A dot is a track: a click on one selects it, even among ten thousand.
+        some = page.evaluate("Number(Object.keys(window.skyfence.dots.positions())[4321])")
+        _click_track(page, some)
+        assert page.evaluate("window.skyfence.state.selected") == some
+        assert page.is_visible("#track-panel")
+        # Zoomed in on a few hundred tracks the view is no longer dense: the symbols come
+        # back, fed with the tracks near the view only, and the dots step back for them.
+        page.evaluate(f"""() => {{
+            const r = window.skyfence.state.tracks.get({some});
+            window.skyfence.map.jumpTo({{center: [r.lon_deg, r.lat_deg], zoom: 13}});
+        }}""")
+        _until(page, """() => !window.skyfence.dots.options.allDots()
+            && window.skyfence.stats.symbolFeatures > 0""")
+        assert page.is_hidden("#dense-note")
+        assert 0 < page.evaluate("window.skyfence.stats.symbolFeatures") < N_TRACKS / 4
+        _settle(page)
+        page.screenshot(path=str(SHOTS / "map-10k-zoomed.png"))
         w.assert_clean()

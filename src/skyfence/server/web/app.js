@@ -1,15 +1,18 @@
 // skyfence web map: the node's picture (docs/API.md) on an offline MapLibre map.
 //
 // Everything it loads comes from the node: the page, vendor/ (MapLibre, milsymbol, the
-// Inter font), basemap/ (Natural Earth), and the API. Tracks live in one GeoJSON source
-// updated with setData (at most one update in flight; a newer picture replaces a waiting
-// one), so 10,000 tracks at 1 Hz cost one rebuild a second and no DOM per track.
+// Inter font), basemap/ (Natural Earth), and the API. Tracks are drawn as dots by one
+// WebGL layer fed typed arrays (dots.js): 10,000 tracks at 1 Hz cost one pass over the
+// rows and one repaint a second, and no DOM per track. Zoomed in on fewer tracks, their
+// symbols and labels come from a GeoJSON source fed only then, and only with the tracks
+// near the view.
 
 import * as maplibregl from './vendor/maplibre-gl/maplibre-gl.mjs';
 import {Stream} from './stream.js';
 import {AFFILIATION_COLOURS, AFFILIATIONS, CLASS_NAMES, PIXEL_RATIO, badge, courseLeader,
     dataUrl, sensorSymbol, trackSymbol} from './symbols.js';
 import {bounds, circleRing, convexHull, destination, grow} from './geometry.js';
+import {DotLayer, rgba} from './dots.js';
 
 const API = 'api/v1'; // relative: the map works behind a path prefix too
 const TRAIL_S = 60;
@@ -76,9 +79,9 @@ const stats = {
     updates: 0,
     snapshots: 0,
     lastHandleMs: 0, // applying one message to the state
-    lastBuildMs: 0, // building the tracks GeoJSON
-    lastSetDataMs: 0, // setData until the worker had it
-    setDataCalls: 0,
+    lastBuildMs: 0, // building the dots from the tracks
+    dotBuilds: 0,
+    symbolFeatures: 0, // tracks in the symbols' GeoJSON source (0 unless zoomed in)
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -323,6 +326,15 @@ map.setMissingStyleImageResolver((id) => {
 });
 
 const EMPTY = {type: 'FeatureCollection', features: []};
+const dots = new DotLayer('tracks-dots', {
+    allDots,
+    ringZoom: ICON_ZOOM - 2,
+    // The radii of the circle layers the dots replaced: CSS px by zoom.
+    dotRadius: (z) => (z <= 4 ? 2 : z <= ICON_ZOOM ? 2 + (1.5 * (z - 4)) / (ICON_ZOOM - 4)
+        : Math.min(5, 3.5 + (1.5 * (z - ICON_ZOOM)) / (15 - ICON_ZOOM))),
+    memberRadius: (z) => (z >= MEMBER_ICON_ZOOM ? 0
+        : 2.5 + (1.5 * Math.max(0, z - ICON_ZOOM)) / (MEMBER_ICON_ZOOM - ICON_ZOOM)),
+});
 const LABEL_FONT = ['Inter SemiBold'];
 const HALO = {'text-halo-color': '#070b10', 'text-halo-width': 1.6};
 
@@ -428,37 +440,10 @@ function addLayers() {
             'text-anchor': 'bottom', 'text-offset': [0, -0.4], 'text-allow-overlap': true},
         paint: {'text-color': groupColour, ...HALO},
     });
-    map.addLayer({
-        id: 'tracks-alert', type: 'circle', source: 'tracks', minzoom: ICON_ZOOM - 2,
-        filter: ['all', ['>=', ['get', 'k'], 2], ['==', ['get', 'g'], 0]],
-        paint: {
-            'circle-radius': 17, 'circle-opacity': 0, 'circle-stroke-width': 2.5,
-            'circle-stroke-color': ['match', ['get', 'a'], 'critical', '#ff4d4f', '#ff9f1a'],
-            'circle-stroke-opacity': 0.9,
-        },
-    });
-    map.addLayer({
-        id: 'tracks-selected', type: 'circle', source: 'tracks', filter: ['==', ['get', 'id'], -1],
-        paint: {'circle-radius': 21, 'circle-opacity': 0, 'circle-stroke-width': 2, 'circle-stroke-color': '#4cc3ff'},
-    });
-    // Zoomed out, tracks are dots: at that scale symbols would only overlap, and ten
-    // thousand of them cost a software renderer most of a second per frame.
-    map.addLayer({
-        id: 'tracks-dot', type: 'circle', source: 'tracks', maxzoom: ICON_ZOOM,
-        paint: {
-            'circle-radius': ['interpolate', ['linear'], ['zoom'], 4, 2, ICON_ZOOM, 3.5, 15, 5],
-            'circle-color': affColour, 'circle-stroke-color': '#05080c', 'circle-stroke-width': 1,
-        },
-    });
-    // Swarm members are dots inside their swarm's outline until zoomed right in.
-    map.addLayer({
-        id: 'members-dot', type: 'circle', source: 'tracks', minzoom: ICON_ZOOM, maxzoom: MEMBER_ICON_ZOOM,
-        filter: ['==', ['get', 'g'], 1],
-        paint: {
-            'circle-radius': ['interpolate', ['linear'], ['zoom'], ICON_ZOOM, 2.5, MEMBER_ICON_ZOOM, 4],
-            'circle-color': affColour, 'circle-stroke-color': '#05080c', 'circle-stroke-width': 1,
-        },
-    });
+    // Every track as a dot (zoomed out, or too many in view for symbols), swarm members
+    // as dots inside their outline until zoomed right in, alert rings and the selection
+    // ring: one WebGL layer (dots.js).
+    map.addLayer(dots);
     map.addLayer({
         id: 'members-icon', type: 'symbol', source: 'tracks', minzoom: MEMBER_ICON_ZOOM,
         filter: ['==', ['get', 'g'], 1],
@@ -528,34 +513,97 @@ class Feed {
         const source = map.getSource(this.sourceId);
         if (!this.dirty || !source) return;
         this.dirty = false;
-        this.busy = true;
         const t0 = performance.now();
         const data = this.build();
         const t1 = performance.now();
+        // An empty source stays empty without another round trip to the worker.
+        if (data === EMPTY && this.empty) return;
+        this.empty = data === EMPTY;
+        this.busy = true;
         try {
             await source.setData(data);
         } catch (err) {
             console.warn(`${this.sourceId}: ${err}`);
         }
         if (this.sourceId === 'tracks') {
-            stats.lastBuildMs = t1 - t0;
-            stats.lastSetDataMs = performance.now() - t1;
-            stats.setDataCalls += 1;
+            stats.symbolFeatures = data.features.length;
+            const fed = data !== EMPTY;
+            if (fed !== symbolsFed) {
+                symbolsFed = fed; // the symbols are on the map: the dots step back
+                map.triggerRepaint();
+            }
         }
         this.busy = false;
         if (this.dirty) this._schedule();
     }
 }
 
+/** The dots, rebuilt at most once per frame from state (no worker: see dots.js). */
+const dotFeed = {
+    scheduled: false,
+    invalidate() {
+        if (this.scheduled) return;
+        this.scheduled = true;
+        requestAnimationFrame(() => {
+            this.scheduled = false;
+            const t0 = performance.now();
+            buildDots();
+            stats.lastBuildMs = performance.now() - t0;
+            stats.dotBuilds += 1;
+        });
+    },
+};
+
 function trackRows() {
     if (state.mode === 'replay') return state.replay ? state.replay.rows : [];
     return state.tracks.values();
 }
 
+const AFF_BYTES = Object.fromEntries(AFFILIATIONS.map((a) => [a, rgba(AFFILIATION_COLOURS[a])]));
+
+function buildDots() {
+    const severity = alertSeverityByTrack();
+    const selected = state.selected;
+    dots.setRows(trackRows(), (r) => {
+        const sev = severity.get(r.id) || '';
+        const k = SEVERITY_RANK[sev] ?? 0;
+        return [AFF_BYTES[affiliation(r, sev)], r.group != null && r.group >= 0 ? 1 : 0,
+            k >= 3 ? 2 : k >= 2 ? 1 : 0, r.id === selected ? 1 : 0];
+    });
+}
+
+/** Symbols (icons, course leaders, badges, labels) show from ICON_ZOOM on, unless the
+ * view is dense. Their source is fed a zoom level early, so that they are there when
+ * the map crosses into them. */
+function symbolsWanted() {
+    return !dense && map.getZoom() >= ICON_ZOOM - 1;
+}
+
+/** Every track a dot: zoomed out, dense, or while the symbols have not reached the map. */
+function allDots() {
+    return dense || map.getZoom() < ICON_ZOOM || !symbolsFed;
+}
+let symbolsFed = false;
+
+/** The view grown by its own size on every side: the symbols source holds the tracks in
+ * it, so a pan shows symbols at once and is topped up when it ends. */
+function symbolBounds() {
+    const b = map.getBounds();
+    const dx = b.getEast() - b.getWest();
+    const dy = b.getNorth() - b.getSouth();
+    return [b.getWest() - dx, b.getSouth() - dy, b.getEast() + dx, b.getNorth() + dy];
+}
+
 function buildTracks() {
+    if (!symbolsWanted()) {
+        symbolsFed = false;
+        return EMPTY;
+    }
+    const [w, s, e, n] = symbolBounds();
     const severity = alertSeverityByTrack();
     const features = [];
     for (const r of trackRows()) {
+        if (!(r.lon_deg >= w && r.lon_deg <= e && r.lat_deg >= s && r.lat_deg <= n)) continue;
         const sev = severity.get(r.id) || '';
         const aff = affiliation(r, sev);
         const flags = flagsOf(r);
@@ -658,6 +706,7 @@ function invalidate(...what) {
             }
         } else if (feeds[w] && mapReady) {
             feeds[w].invalidate();
+            if (w === 'tracks') dotFeed.invalidate();
         }
     }
 }
@@ -899,7 +948,7 @@ const LAYER_GROUPS = {
 
 /** Layers the dense view turns off (see DENSE_TRACKS). */
 const DETAIL_LAYERS = ['tracks-leader', 'tracks-icon', 'tracks-badge', 'tracks-label', 'members-icon',
-    'members-dot', 'trails'];
+    'trails'];
 let dense = false;
 
 function applyVisibility() {
@@ -913,7 +962,7 @@ function applyVisibility() {
             map.setLayoutProperty(id, 'visibility', want);
         }
     }
-    map.setLayerZoomRange('tracks-dot', 0, dense ? 24 : ICON_ZOOM);
+    map.triggerRepaint(); // the dots follow `dense`
 }
 
 /** Dense or not, from the tracks in view (a little hysteresis: no flapping at the limit). */
@@ -934,7 +983,7 @@ function updateDetail() {
     if (want === dense) return;
     dense = want;
     applyVisibility();
-    invalidate('trails');
+    invalidate('trails', 'tracks');
 }
 
 for (const box of document.querySelectorAll('input[data-layer]')) {
@@ -1097,7 +1146,6 @@ function symbolUrl(cls, aff) {
 function select(id) {
     state.selected = id;
     state.selectedRow = id == null ? null : (state.tracks.get(id) || (state.replay?.rows || []).find((r) => r.id === id) || null);
-    if (map.getLayer('tracks-selected')) map.setFilter('tracks-selected', ['==', ['get', 'id'], id ?? -1]);
     $('#track-panel').hidden = id == null;
     invalidate('ui', 'tracks');
 }
@@ -1284,12 +1332,24 @@ function hoverHtml(f) {
     return '';
 }
 
-const TRACK_LAYERS = ['tracks-icon', 'members-icon', 'members-dot', 'tracks-dot'];
-const HOVER_LAYERS = [...TRACK_LAYERS, 'sensors-icon', 'groups-fill'];
+const TRACK_LAYERS = ['tracks-icon', 'members-icon', 'tracks-dots'];
+const HOVER_LAYERS = ['tracks-icon', 'members-icon', 'sensors-icon', 'groups-fill'];
+
+/** A track symbol under the point, else the nearest dot within `px`, as a feature-like
+ * `{layer: {id}, properties: {id}}`; null if neither. */
+function trackAt(point, px) {
+    const box = [[point.x - px, point.y - px], [point.x + px, point.y + px]];
+    const f = map.queryRenderedFeatures(box, {layers: ['tracks-icon', 'members-icon'].filter((l) => map.getLayer(l))})[0];
+    if (f) return f;
+    const id = dots.pick(point, px + 2);
+    return id == null ? null : {layer: {id: 'tracks-dots'}, properties: {id}};
+}
+
 map.on('mousemove', (e) => {
     if (!mapReady) return;
     const box = [[e.point.x - 4, e.point.y - 4], [e.point.x + 4, e.point.y + 4]];
-    const f = map.queryRenderedFeatures(box, {layers: HOVER_LAYERS.filter((l) => map.getLayer(l))})[0];
+    const f = trackAt(e.point, 4)
+        || map.queryRenderedFeatures(box, {layers: HOVER_LAYERS.filter((l) => map.getLayer(l))})[0];
     const html = f ? hoverHtml(f) : '';
     map.getCanvas().style.cursor = f ? 'pointer' : '';
     if (!html) {
@@ -1306,7 +1366,7 @@ map.on('mouseout', () => { hover.hidden = true; });
 map.on('click', (e) => {
     const box = [[e.point.x - 5, e.point.y - 5], [e.point.x + 5, e.point.y + 5]];
     const at = (layers) => map.queryRenderedFeatures(box, {layers: layers.filter((l) => map.getLayer(l))})[0];
-    const track = at(TRACK_LAYERS);
+    const track = trackAt(e.point, 5);
     if (track) {
         select(track.properties.id);
         return;
@@ -1367,12 +1427,17 @@ const streamUrl = (() => {
 })();
 const stream = new Stream(streamUrl, {onMessage, onState: setConnection});
 
-window.skyfence = {map, state, stats, stream, ready: false};
+window.skyfence = {map, state, stats, stream, dots, ready: false};
 
 map.on('load', async () => {
     addLayers();
     mapReady = true;
-    map.on('moveend', updateDetail);
+    map.on('moveend', () => {
+        updateDetail();
+        if (symbolsWanted() || symbolsFed) invalidate('tracks'); // symbols near the new view
+    });
+    // Crossing into (or out of) the symbols' zoom while zooming: feed them now.
+    map.on('zoom', () => { if (symbolsWanted() !== symbolsFed) invalidate('tracks'); });
     renderLegend();
     await Promise.allSettled([loadZones(), loadSites(), loadSensors(), loadHistoryRange()]);
     state.staticLoaded = true;
