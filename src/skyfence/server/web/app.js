@@ -656,7 +656,7 @@ function buildTrails() {
 }
 
 function buildGroups() {
-    if (state.mode !== 'live') return EMPTY;
+    if (state.mode !== 'live' || !state.groups.length) return EMPTY;
     // A swarm takes the worst alert of its own and of its members'.
     const groupSeverity = new Map();
     for (const a of state.alerts.values()) {
