@@ -276,7 +276,7 @@ async def test_track_history_comes_from_the_store(node: Node,
     points = got["points"]
     assert got["track"] == track["id"] and len(points) > 5
     assert set(points[0]) == {"t", "lat_deg", "lon_deg", "height_m", "v_east_mps",
-                              "v_north_mps", "v_up_mps", "class", "flags", "identity"}
+                              "v_north_mps", "v_up_mps", "class", "flags", "identity", "group"}
     times = [p["t"] for p in points]
     assert times == sorted(times) and min(np.diff(times)) >= 0.99  # at most 1 Hz
     mid = times[len(times) // 2]
@@ -322,6 +322,16 @@ async def test_history_range_and_the_picture_at_a_past_time(
         assert [[q["t"], q["lon_deg"], q["lat_deg"]] for q in own] == p["trail"]
     assert any(len(p["trail"]) >= 4 for p in trailed)
     _is_error(await client.get("/api/v1/history/at?t=1&trail_s=601"), 422)
+    # The swarms of a past moment: the tracks stored in each, as the live picture had them.
+    latest = (await client.get("/api/v1/history/at", params={"t": span["t_max"]})).json()
+    assert latest["groups"], "the mixed scenario has a swarm"
+    rows = {p["id"]: p for p in latest["tracks"]}
+    for g in latest["groups"]:
+        assert g["count"] == len(g["members"]) >= 2
+        assert {i for i, p in rows.items() if p["group"] == g["id"]} == set(g["members"])
+        assert g["lat_deg"] == pytest.approx(np.mean([rows[i]["lat_deg"] for i in g["members"]]))
+    live = {g["id"]: set(g["members"]) for g in node.service.snapshot()["groups"]}
+    assert any(set(g["members"]) & live.get(g["id"], set()) for g in latest["groups"])
 
 
 async def test_history_without_a_store_is_503_and_alerts_are_the_active_ones(

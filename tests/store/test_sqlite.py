@@ -310,7 +310,7 @@ def test_history_queries_by_time_area_and_id(tmp_path: Path, area_index: bool) -
         assert h[0] == {"t": T0 + 2, "track": 1, "lat_deg": 47.0, "lon_deg": 8.02,
                         "height_m": 500.0, "v_east_mps": 10.0, "v_north_mps": -2.0,
                         "v_up_mps": 0.5, "class_name": "drone_multirotor",
-                        "flags": "dark|rf_emitter", "identity": "rid:1"}
+                        "flags": "dark|rf_emitter", "identity": "rid:1", "group": None}
         assert len(s.track_history(1)) == 10 and s.track_history(42) == []
 
         at = s.tracks_at(T0 + 6.5, window_s=1.0)
@@ -600,10 +600,48 @@ def test_schema_version_table(tmp_path: Path) -> None:
     SqliteStore(path).close()
     con = sqlite3.connect(path)
     try:
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [
-            (store_sqlite.SCHEMA_VERSION,)]
+        # Every migration step, in order, from a new store.
+        assert con.execute("SELECT version FROM schema_version ORDER BY version").fetchall(
+            ) == [(v,) for v in range(1, store_sqlite.SCHEMA_VERSION + 1)]
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    finally:
+        con.close()
+
+
+def test_history_keeps_each_track_s_swarm(store: SqliteStore) -> None:
+    ids = np.array([1, 2, 3], dtype=np.int64)
+    n = 3
+    store.record_tracks(T0, ids, np.full(n, 47.0), np.full(n, 8.0), np.full(n, 500.0),
+                        np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, "drone_multirotor"),
+                        [""] * n, np.full(n, ""), group=np.array([4, 4, -1]))
+    _tracks(store, T0 + 1, ids)  # no group given: none
+    store.flush()
+    assert {r["track"]: r["group"] for r in store.tracks_at(T0)} == {1: 4, 2: 4, 3: None}
+    assert {r["group"] for r in store.tracks_at(T0 + 1)} == {None}
+    assert [r["group"] for r in store.track_history(2)] == [4, None]
+    with pytest.raises(StoreError, match="group has 2 values for 3"):
+        store.record_tracks(T0 + 2, ids, *(np.zeros(n),) * 6, np.full(n, "bird"), [""] * n,
+                            np.full(n, ""), group=np.array([1, 2]))
+
+
+def test_a_version_1_store_is_migrated_with_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    con = sqlite3.connect(path)
+    store_sqlite._migrate_1(con, False)
+    con.execute("INSERT INTO schema_version VALUES (1, 0)")
+    con.execute("INSERT INTO track_history (track, t, lat_deg, lon_deg) VALUES (9, ?, 47, 8)",
+                (T0,))
+    con.commit()
+    con.close()
+    with SqliteStore(path, retention=KEEP_ALL) as s:
+        assert [(r["track"], r["group"]) for r in s.tracks_at(T0)] == [(9, None)]
+        _tracks(s, T0 + 1, [9])
+        s.flush()
+        assert len(s.track_history(9)) == 2
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 2
     finally:
         con.close()
 

@@ -592,7 +592,9 @@ def _store_tracks(store: Any, u: Update) -> None:
         np.array([r["height_m"] for r in rows]),
         *(np.array(c) for c in _velocity_columns(rows)),
         np.array([r["class"] for r in rows]),
-        ["|".join(r["flags"]) for r in rows], np.array([r["identity"] for r in rows]))
+        ["|".join(r["flags"]) for r in rows], np.array([r["identity"] for r in rows]),
+        group=np.array([-1 if r.get("group") is None else r["group"] for r in rows],
+                       dtype=np.int64))
 
 
 def _velocity_columns(rows: list[dict[str, Any]]) -> tuple[list[float], list[float],

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from skyfence.node.service import NodeService
-from skyfence.release import release_alert_rows, release_points, release_trail
+from skyfence.release import (
+    FieldPolicy,
+    release_alert_rows,
+    release_points,
+    release_trail,
+    snap_geodetic,
+)
 from skyfence.server import models as m
 from skyfence.server.auth import AUTH_RESPONSES, Call, Viewer
 from skyfence.server.errors import ApiError
@@ -36,7 +43,30 @@ def stored_point(row: dict[str, Any]) -> dict[str, Any]:
             "v_north_mps": row["v_north_mps"], "v_up_mps": row["v_up_mps"],
             "class": row["class_name"] or "unknown",
             "flags": [f for f in (row["flags"] or "").split("|") if f],
-            "identity": row["identity"] or ""}
+            "identity": row["identity"] or "", "group": row.get("group")}
+
+
+def stored_groups(tracks: list[dict[str, Any]], policy: FieldPolicy
+                  ) -> list[dict[str, Any]]:
+    """The swarms of a stored moment, from its tracks' (released) points: each group's
+    members, count and centroid; the centroid snapped as ``policy`` releases positions,
+    as a live group's is."""
+    members: dict[int, list[dict[str, Any]]] = {}
+    for tr in tracks:
+        if tr.get("group") is not None and tr["lat_deg"] is not None:
+            members.setdefault(tr["group"], []).append(tr)
+    if not members:
+        return []
+    ids = sorted(members)
+    centre = np.array([[np.mean([r[k] if r[k] is not None else np.nan for r in members[g]])
+                        for k in ("lat_deg", "lon_deg", "height_m")] for g in ids])
+    lat, lon, h = centre.T
+    if policy.round_m > 0:
+        lat, lon, h = snap_geodetic(lat, lon, h, policy.round_m)
+    return [{"id": g, "count": len(members[g]), "lat_deg": float(la), "lon_deg": float(lo),
+             "height_m": float(hm) if np.isfinite(hm) else None,
+             "members": [r["id"] for r in members[g]]}
+            for g, la, lo, hm in zip(ids, lat, lon, h, strict=True)]
 
 
 def stored_alert(row: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +150,7 @@ def router(service: NodeService) -> APIRouter:
         events = release_alert_rows([stored_event(e) for e in events], policy)
         call.gave(tracks=len(tracks), points=sum(len(tr["trail"]) for tr in tracks),
                   events=len(events))
-        return {"t": t, "tracks": tracks, "alert_events": events}
+        return {"t": t, "tracks": tracks, "groups": stored_groups(tracks, policy),
+                "alert_events": events}
 
     return r

@@ -168,6 +168,7 @@ class HistoryPoint(_Row):
     class_: TrackClass = Field(alias="class")
     flags: list[TrackFlagName]
     identity: str
+    group: int | None = Field(default=None, description="the swarm it was in (null: none)")
 
 
 class TrackHistory(_Row):
@@ -186,9 +187,22 @@ class ReplayTrack(HistoryTrack):
                     "before t, oldest first")
 
 
+class HistoryGroup(_Row):
+    """A swarm as stored: the tracks that were in it at that moment."""
+
+    id: int
+    count: int
+    lat_deg: float = Field(description="centroid of the members' stored positions")
+    lon_deg: float
+    height_m: float | None = Field(description="centroid height above the WGS84 ellipsoid")
+    members: list[int]
+
+
 class HistoryAt(_Row):
     t: float
     tracks: list[ReplayTrack]
+    groups: list[HistoryGroup] = Field(
+        default_factory=list, description="the swarms then, from their members' points")
     alert_events: list[AlertEvent] = Field(
         default_factory=list,
         description="with alerts=true: the events up to t of every alert then standing, "

@@ -62,7 +62,7 @@ Texts: TypeAlias = NDArray[Any] | Sequence[Any]
 BBox: TypeAlias = tuple[float, float, float, float]
 _S = TypeVar("_S", bound=np.generic)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _EARTH_RADIUS_M = 6_371_008.8
 _EVENTS = ("raised", "updated", "acknowledged", "cleared")
 #: history_in_area reads spans up to this long by time, longer ones by area (s).
@@ -172,6 +172,7 @@ TRACK_HISTORY_SCHEMA = Schema("track_history", (
     Field("class_name", "str", "", "the track's class"),
     Field("flags", "str", "", "flag names joined by '|'"),
     Field("identity", "str", "", "icao:… / rid:… or empty"),
+    Field("group", "int64", "", "the swarm (group id) the track was in, None if none"),
 ))
 
 #: Rows of alerts() and alert(): one per alert, its latest state.
@@ -227,7 +228,8 @@ ZONE_LIST_SCHEMA = Schema("zones", (
     Field("stored_t", "float64", "s", "when it was stored (wall clock)"),
 ))
 
-_HISTORY_COLUMNS = ", ".join(TRACK_HISTORY_SCHEMA.names)
+_HISTORY_COLUMNS = ", ".join('"group"' if n == "group" else n
+                             for n in TRACK_HISTORY_SCHEMA.names)
 _ALERT_COLUMNS = ", ".join('"group"' if n == "group" else n for n in ALERT_SCHEMA.names)
 
 
@@ -291,8 +293,13 @@ def _migrate_1(con: sqlite3.Connection, rtree: bool) -> None:
     con.execute(_RTREE if rtree else _LATLON_INDEX)
 
 
+def _migrate_2(con: sqlite3.Connection, rtree: bool) -> None:
+    # Each stored point keeps its swarm, so that a replayed moment shows the swarms.
+    con.execute('ALTER TABLE track_history ADD COLUMN "group" INTEGER')
+
+
 #: Forward migrations: _MIGRATIONS[k] takes a store from version k to k + 1.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection, bool], None], ...] = (_migrate_1,)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection, bool], None], ...] = (_migrate_1, _migrate_2)
 
 
 def _rtree_available() -> bool:
@@ -675,11 +682,12 @@ class SqliteStore:
 
     def record_tracks(self, t: float, ids: I64, lat_deg: F64, lon_deg: F64, height_m: F64,
                       v_east_mps: F64, v_north_mps: F64, v_up_mps: F64, class_name: Texts,
-                      flags: Texts, identity: Texts) -> None:
+                      flags: Texts, identity: Texts, group: I64 | None = None) -> None:
         """Keep the picture at ``t``: aligned arrays over n tracks, ``ids`` (n,) int64,
-        positions WGS84 degrees and metres above the ellipsoid, velocities ENU m/s.
-        Thinned to one row per ``history_interval_s`` per track; dropped (and counted)
-        when the queue is nearly full."""
+        positions WGS84 degrees and metres above the ellipsoid, velocities ENU m/s,
+        ``group`` (n,) the swarm of each (negative: none). Thinned to one row per
+        ``history_interval_s`` per track; dropped (and counted) when the queue is nearly
+        full."""
         if not math.isfinite(t):
             raise StoreError(f"the time {t!r} is not finite", field="t")
         ids = np.asarray(ids, dtype=np.int64)
@@ -688,7 +696,10 @@ class SqliteStore:
                 (lat_deg, lon_deg, height_m, v_east_mps, v_north_mps, v_up_mps)]
         names = ("lat_deg", "lon_deg", "height_m", "v_east_mps", "v_north_mps", "v_up_mps",
                  "class_name", "flags", "identity")
-        for name, c in zip(names, (*cols, class_name, flags, identity), strict=True):
+        groups = (np.full(n, -1, dtype=np.int64) if group is None
+                  else np.asarray(group, dtype=np.int64))
+        for name, c in zip((*names, "group"), (*cols, class_name, flags, identity, groups),
+                           strict=True):
             if len(c) != n:
                 raise StoreError(f"{name} has {len(c)} values for {n} track ids", field=name,
                                  fix="give aligned arrays, one value per track")
@@ -700,7 +711,7 @@ class SqliteStore:
             item = _Item(f"track history ({sel.size} rows)",
                          partial(_write_tracks, t=float(t), ids=_take(ids, sel),
                                  cols=[_take(c, sel) for c in cols], texts=texts,
-                                 rtree=self._rtree),
+                                 groups=_take(groups, sel), rtree=self._rtree),
                          rows=int(sel.size), data_t=float(t))
             # Rows dropped for a full queue stay due: they go at the next call.
             if self._put(item, must_keep=False):
@@ -765,7 +776,8 @@ class SqliteStore:
         for box in _split_bbox(_check_bbox(bbox)):
             area, params = _area_condition(box, prefix="h.")
             cond = " AND ".join([area, *when])
-            columns = ", ".join("h." + n for n in TRACK_HISTORY_SCHEMA.names)
+            columns = ", ".join("h." + ('"group"' if n == "group" else n)
+                                for n in TRACK_HISTORY_SCHEMA.names)
             if self._rtree and not by_time:
                 sql = (f"SELECT {columns} FROM track_rtree r CROSS JOIN track_history h "
                        "ON h.id = r.id WHERE r.lon_max_deg >= ? AND r.lon_min_deg <= ? "
@@ -1296,15 +1308,16 @@ def _write_alert(con: sqlite3.Connection, *, event: AlertEvent, run: int) -> Non
 
 
 def _write_tracks(con: sqlite3.Connection, *, t: float, ids: I64, cols: list[F64],
-                  texts: list[NDArray[Any] | list[Any]], rtree: bool) -> None:
+                  texts: list[NDArray[Any] | list[Any]], groups: I64, rtree: bool) -> None:
     before = 0
     if rtree:
         before = con.execute("SELECT max(id) FROM track_history").fetchone()[0] or 0
     con.executemany(
         f"INSERT OR IGNORE INTO track_history ({_HISTORY_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         zip(repeat(t), ids.tolist(), *(c.tolist() for c in cols),
-            *(map(_text, x.tolist() if isinstance(x, np.ndarray) else x) for x in texts)))
+            *(map(_text, x.tolist() if isinstance(x, np.ndarray) else x) for x in texts),
+            [g if g >= 0 else None for g in groups.tolist()]))
     if rtree:
         # Set-based, after the rows: ignored duplicates get no box, NaN positions none.
         con.execute("INSERT INTO track_rtree SELECT id, lon_deg, lon_deg, lat_deg, lat_deg "

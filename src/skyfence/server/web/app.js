@@ -137,6 +137,7 @@ function historyRow(p) {
         id: p.id, lat_deg: p.lat_deg, lon_deg: p.lon_deg, height_m: p.height_m,
         speed_mps: Math.hypot(ve, vn), course_deg: ((Math.atan2(ve, vn) * 180) / Math.PI + 360) % 360,
         climb_mps: p.v_up_mps, class: p.class, flags: flagsOf(p), identity: p.identity ?? '',
+        group: p.group ?? -1,
         t: p.t, history: true,
     };
 }
@@ -528,6 +529,9 @@ class Feed {
         if (this.sourceId === 'tracks') {
             stats.symbolFeatures = data.features.length;
             const fed = data !== EMPTY;
+            // The dots step back once the symbols' tiles are drawn, not when the worker
+            // has the data (a second at most: the tiles reload with every update).
+            if (fed && !symbolsFed) await sourceLoaded('tracks', 1000);
             if (fed !== symbolsFed) {
                 symbolsFed = fed; // the symbols are on the map: the dots step back
                 map.triggerRepaint();
@@ -536,6 +540,24 @@ class Feed {
         this.busy = false;
         if (this.dirty) this._schedule();
     }
+}
+
+/** Resolves when a source's tiles are loaded, or after `ms`. */
+function sourceLoaded(id, ms) {
+    return new Promise((resolve) => {
+        if (map.isSourceLoaded(id)) {
+            resolve();
+            return;
+        }
+        const done = () => {
+            map.off('sourcedata', check);
+            clearTimeout(timer);
+            resolve();
+        };
+        const check = (e) => { if (e.sourceId === id && map.isSourceLoaded(id)) done(); };
+        const timer = setTimeout(done, ms);
+        map.on('sourcedata', check);
+    });
 }
 
 /** The dots, rebuilt at most once per frame from state (no worker: see dots.js). */
@@ -655,22 +677,30 @@ function buildTrails() {
     };
 }
 
+/** The swarms shown: the live ones, or those stored at the replayed moment. */
+function shownGroups() {
+    if (state.mode === 'live') return state.groups;
+    return state.replay ? state.replay.groups : [];
+}
+
 function buildGroups() {
-    if (state.mode !== 'live' || !state.groups.length) return EMPTY;
+    const groups = shownGroups();
+    if (!groups.length) return EMPTY;
+    const rows = state.mode === 'live' ? state.tracks : state.replay.byId;
     // A swarm takes the worst alert of its own and of its members'.
     const groupSeverity = new Map();
-    for (const a of state.alerts.values()) {
-        const g = a.group ?? (a.track != null ? state.tracks.get(a.track)?.group : null);
+    for (const a of shownAlerts().values()) {
+        const g = a.group ?? (a.track != null ? rows.get(a.track)?.group : null);
         if (g == null || g < 0) continue;
         const prev = groupSeverity.get(g);
         if (!prev || SEVERITY_RANK[a.severity] > SEVERITY_RANK[prev]) groupSeverity.set(g, a.severity);
     }
     const features = [];
-    for (const g of state.groups) {
+    for (const g of groups) {
         const centre = [g.lon_deg, g.lat_deg];
         const pts = [];
         for (const id of g.members || []) {
-            const r = state.tracks.get(id);
+            const r = rows.get(id);
             if (r) pts.push([r.lon_deg, r.lat_deg]);
         }
         const hull = pts.length >= 3 ? convexHull(pts) : null;
@@ -1000,7 +1030,7 @@ function renderUi() {
     $('#clock').textContent = fmtTime(state.mode === 'replay' && state.replay ? state.replay.t : state.t);
     $('#n-tracks').textContent = state.mode === 'replay' && state.replay ? state.replay.rows.length : state.tracks.size;
     // Groups are not stored: a replayed moment has none to count.
-    $('#n-groups').textContent = state.mode === 'replay' ? '–' : state.groups.length;
+    $('#n-groups').textContent = shownGroups().length;
     $('#n-alerts').textContent = shownAlerts().size;
     $('#alerts-count').textContent = shownAlerts().size;
     renderAlerts();
@@ -1128,7 +1158,7 @@ function flyToAlert(id) {
         ? (state.mode === 'replay' ? state.replay?.byId.get(a.track) : state.tracks.get(a.track)) : null;
     if (row) at = [row.lon_deg, row.lat_deg];
     else if (a.group != null) {
-        const g = state.groups.find((x) => x.id === a.group);
+        const g = shownGroups().find((x) => x.id === a.group);
         if (g) at = [g.lon_deg, g.lat_deg];
     }
     if (!at && a.lon_deg != null) at = [a.lon_deg, a.lat_deg];
@@ -1263,9 +1293,10 @@ async function loadReplay(t) {
     }
     const alerts = new Map();
     for (const e of body.alert_events || []) foldAlertEvent(alerts, e);
-    state.replay = {t: body.t ?? t, rows, byId: new Map(rows.map((r) => [r.id, r])), trails, alerts};
+    state.replay = {t: body.t ?? t, rows, byId: new Map(rows.map((r) => [r.id, r])), trails, alerts,
+        groups: body.groups || []};
     $('#replay-banner').textContent = `REPLAY · ${fmtTime(state.replay.t)}`;
-    invalidate('tracks', 'trails', 'ui');
+    invalidate('tracks', 'trails', 'groups', 'ui');
 }
 
 liveButton.addEventListener('click', () => {
@@ -1322,8 +1353,12 @@ function hoverHtml(f) {
             + `<br><span class="muted">${num(r.speed_mps, 1)} m/s · ${num(r.course_deg)}° · ${num(r.height_agl_m ?? r.height_m)} m</span>`;
     }
     if (f.layer.id === 'groups-fill') {
-        const g = state.groups.find((x) => x.id === p.id);
-        return g ? `<b>Swarm #${g.id}</b>: ${g.count} tracks<br><span class="muted">${num(g.speed_mps, 1)} m/s · ${num(g.course_deg)}° · extent ${num(g.extent_m)} m</span>` : '';
+        const g = shownGroups().find((x) => x.id === p.id);
+        if (!g) return '';
+        // A stored swarm has its members only; the live one its motion too.
+        const motion = g.speed_mps == null ? 'as stored'
+            : `${num(g.speed_mps, 1)} m/s · ${num(g.course_deg)}° · extent ${num(g.extent_m)} m`;
+        return `<b>Swarm #${g.id}</b>: ${g.count} tracks<br><span class="muted">${motion}</span>`;
     }
     if (f.layer.id === 'sensors-icon') {
         const s = state.sensors.find((x) => x.sensor === p.id);
@@ -1335,13 +1370,14 @@ function hoverHtml(f) {
 const TRACK_LAYERS = ['tracks-icon', 'members-icon', 'tracks-dots'];
 const HOVER_LAYERS = ['tracks-icon', 'members-icon', 'sensors-icon', 'groups-fill'];
 
-/** A track symbol under the point, else the nearest dot within `px`, as a feature-like
+/** A track symbol under the point, else the nearest track within `px` (its dot, or its
+ * symbol while that is still on its way to the map), as a feature-like
  * `{layer: {id}, properties: {id}}`; null if neither. */
 function trackAt(point, px) {
     const box = [[point.x - px, point.y - px], [point.x + px, point.y + px]];
     const f = map.queryRenderedFeatures(box, {layers: ['tracks-icon', 'members-icon'].filter((l) => map.getLayer(l))})[0];
     if (f) return f;
-    const id = dots.pick(point, px + 2);
+    const id = dots.pick(point, px + 2, true);
     return id == null ? null : {layer: {id: 'tracks-dots'}, properties: {id}};
 }
 

@@ -259,11 +259,12 @@ export class DotLayer {
     }
 
     /**
-     * The track drawn as a dot nearest a screen point, within `radiusPx`, or null.
+     * The track nearest a screen point, within `radiusPx`, or null: of those drawn as
+     * dots now, or with `anyTrack` of all (a symbol stands where its dot would).
      */
-    pick(point, radiusPx) {
+    pick(point, radiusPx, anyTrack = false) {
         if (!this.map || !this.visible || this.n === 0) return null;
-        const all = this.options.allDots();
+        const all = anyTrack || this.options.allDots();
         if (!all && !(this.options.memberRadius(this.map.getZoom()) > 0)) return null;
         const a = this.map.unproject([point.x, point.y]);
         const b = this.map.unproject([point.x + radiusPx, point.y]);
