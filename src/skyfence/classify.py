@@ -10,7 +10,10 @@ constants in seconds; a look's weight is ``1 − exp(−Δt/τ)``, so 1 s and 4 
 give the same averages): horizontal speed (mean, and a leaky maximum), height
 above ground, |vertical rate|, the fraction of time hovering, the probability the
 tracker's IMM puts on its manoeuvre modes, and *straightness*, |mean velocity| /
-mean speed over ~40 s (1 flying straight, near 0 meandering or circling). Given
+mean speed over ~40 s (1 flying straight, near 0 meandering or circling) of the
+current leg: a stop (the velocity of the last few seconds about nil) ends a leg, since
+a flyer that stops can turn on the spot — a multirotor flying waypoints reverses at
+each without meandering — while birds and aircraft only turn on the move. Given
 the velocity's 1σ, a look's velocity-borne evidence counts by its quality and the
 speed is corrected for the bias noise gives |v̂|.
 
@@ -275,8 +278,9 @@ _CREWED_ADSB = (0.27, 0.68, 0.005, 0.04, 0.0, 0.0, 0.005)
 PROFILES: Final = (
     # Multirotors fly 0–22 m/s (consumer drones top out near 20; 28 m/s costs ~2 nats),
     # mostly below 150 m (the open category's 120 m ceiling plus margin), on straight
-    # legs. They may hover, but one in transit does not: over half a minute, 65 % hover
-    # not at all, 22 % some of the time (~20 %), and 13 % mostly (watching a site).
+    # legs (turning at the stops between them). They may hover, but one in transit does
+    # not: over half a minute, 65 % hover not at all, 22 % some of the time (~20 %), and
+    # 13 % mostly (watching a site).
     # ADS-B only on the odd large one (mostly B6); Remote ID type mostly 2.
     Profile("multirotor", MULTIROTOR, 0.30,
             speed_mps=Box(0.0, 22.0, 0.0, 3.0), max_speed_mps=Box(0.0, 28.0, 0.0, 4.0),
@@ -481,6 +485,15 @@ class ClassifierConfig:
     hover_speed_mps: float = 2.0
     hover_soft_mps: float = 0.5
     hover_smoothing_s: float = 5.0
+    #: A stop ends a leg of the path: the velocity averaged over ``stop_smoothing_s``
+    #: (every look alike, whatever its 1σ) is below ``hover_speed_mps`` (the same
+    #: logistic edge). A few looks of a 1 s radar: long enough to see through the
+    #: filter's lag as a multirotor reverses, short against a circling bird's turn
+    #: (≥ 2.5 s a radian), whose 3 s average keeps most of its speed. While stopped,
+    #: the straightness window forgets the legs before with time constant
+    #: ``stop_forget_s`` (one look at rest forgets them).
+    stop_smoothing_s: float = 3.0
+    stop_forget_s: float = 0.25
     #: Velocity-borne evidence of a look counts with weight 1/(1 + (σ_v/this)²), σ_v
     #: the 1σ of the track's horizontal velocity (when given).
     velocity_std_ref_mps: float = 2.0
@@ -514,7 +527,8 @@ class ClassifierConfig:
     def __post_init__(self) -> None:
         taus = (self.speed_tau_s, self.height_tau_s, self.vertical_rate_tau_s, self.hover_tau_s,
                 self.manoeuvre_tau_s, self.straightness_tau_s, self.max_speed_tau_s,
-                self.max_speed_smoothing_s, self.hover_smoothing_s, self.velocity_std_ref_mps)
+                self.max_speed_smoothing_s, self.hover_smoothing_s, self.velocity_std_ref_mps,
+                self.stop_smoothing_s, self.stop_forget_s)
         if not all(t > 0 for t in taus):
             raise SkyfenceError("classifier time constants and scales must be positive")
         if not 0 < self.reject_cost < 1:
@@ -598,10 +612,17 @@ class Classification:
 
 
 # Columns of the exponentially weighted means (n, _K) and their weights.
-_SPEED, _SPEED_FAST, _VE_FAST, _VN_FAST, _HEIGHT, _VRATE, _HOVER, _MANOEUVRE, _VE, _VN = range(10)
-_K = 10
-_VELOCITY_BORNE: Final = [_SPEED, _SPEED_FAST, _VE_FAST, _VN_FAST, _HOVER, _MANOEUVRE, _VE, _VN]
-_FAST = slice(_SPEED_FAST, _VN_FAST + 1)
+# _VE_STOP and _VN_STOP average the velocity over a few seconds (stops); _VE, _VN and
+# _SPEED_PATH are the straightness window's mean velocity and speed.
+(_SPEED, _SPEED_FAST, _VE_FAST, _VN_FAST, _VE_STOP, _VN_STOP, _HEIGHT, _VRATE, _HOVER,
+ _MANOEUVRE, _VE, _VN, _SPEED_PATH) = range(13)
+_K = 13
+_VELOCITY_BORNE: Final = [_SPEED, _SPEED_FAST, _VE_FAST, _VN_FAST, _HOVER, _MANOEUVRE, _VE, _VN,
+                          _SPEED_PATH]
+# Updated first: hover and stops are judged on them.
+_FAST = slice(_SPEED_FAST, _VN_STOP + 1)
+# The straightness window, forgotten at a stop.
+_PATH: Final = [_VE, _VN, _SPEED_PATH]
 
 
 class Classifier:
@@ -618,8 +639,9 @@ class Classifier:
         self.config = cfg = config or ClassifierConfig()
         self.profiles = tuple(profiles)
         self._tau = np.array([cfg.speed_tau_s, cfg.max_speed_smoothing_s, cfg.hover_smoothing_s,
-                              cfg.hover_smoothing_s, cfg.height_tau_s, cfg.vertical_rate_tau_s,
-                              cfg.hover_tau_s, cfg.manoeuvre_tau_s, cfg.straightness_tau_s,
+                              cfg.hover_smoothing_s, cfg.stop_smoothing_s, cfg.stop_smoothing_s,
+                              cfg.height_tau_s, cfg.vertical_rate_tau_s, cfg.hover_tau_s,
+                              cfg.manoeuvre_tau_s, cfg.straightness_tau_s, cfg.straightness_tau_s,
                               cfg.straightness_tau_s])
         self._weights = np.array([cfg.weights.get(f, 1.0) for f in FEATURES])
         self._cost = cfg.cost_matrix()
@@ -798,26 +820,38 @@ class Classifier:
         speed = np.sqrt(speed2)
         # A new track's first look stands for one second of flight.
         dt = np.where(np.isnan(self.t_last[rows]), 1.0, t - self.t_last[rows])
-        obs = np.stack([speed, speed, x[:, 3], x[:, 4], h, np.abs(x[:, 5]), np.zeros_like(speed),
-                        mp, x[:, 3], x[:, 4]], axis=1)
+        obs = np.stack([speed, speed, x[:, 3], x[:, 4], x[:, 3], x[:, 4], h, np.abs(x[:, 5]),
+                        np.zeros_like(speed), mp, x[:, 3], x[:, 4], speed], axis=1)
         decay = np.exp(-dt[:, None] / self._tau)
         w = 1.0 - decay
         if v_std is not None:
             # Velocity-borne evidence counts by the quality of the velocity: a young
             # track's velocity (and its IMM mode probabilities) have not settled yet.
             w[:, _VELOCITY_BORNE] *= 1.0 / (1.0 + (v_std / cfg.velocity_std_ref_mps) ** 2)[:, None]
-        mean, weight = self.mean[rows], self.weight[rows] * decay + w
-        gain = np.divide(w, weight, out=np.zeros_like(w), where=weight > 0)
+        mean, weight = self.mean[rows], self.weight[rows] * decay
         # Hover is judged on the velocity averaged over a few seconds, not on one
         # estimate: a filter's velocity noise (~3 m/s) alone would hide a hovering drone.
-        mean[:, _FAST] += gain[:, _FAST] * (obs[:, _FAST] - mean[:, _FAST])
+        weight[:, _FAST] += w[:, _FAST]
+        mean[:, _FAST] += _gain(w[:, _FAST], weight[:, _FAST]) * (obs[:, _FAST] - mean[:, _FAST])
         drift = np.hypot(mean[:, _VE_FAST], mean[:, _VN_FAST])
         # A logistic in the drift; the exponent is clipped (fast tracks overflow exp).
         z = np.clip((drift - cfg.hover_speed_mps) / cfg.hover_soft_mps, -60.0, 60.0)
         obs[:, _HOVER] = 1.0 / (1.0 + np.exp(z))
+        # A stop: the velocity of the last few seconds is about nil. A multirotor
+        # flying waypoints brakes to a stop at each and sets off in another direction;
+        # a flyer that can stop can turn on the spot, so a change of heading across a
+        # stop is no meandering, and the legs before it are forgotten (the window's mean
+        # velocity and its mean speed alike, so straightness is that of the new leg).
+        # Birds and aircraft never stop in flight. Every look counts alike here: when a
+        # track brakes its velocity's 1σ grows, and the quality weighting would hide it.
+        rest = np.hypot(mean[:, _VE_STOP], mean[:, _VN_STOP])
+        stopped = 1.0 / (1.0 + np.exp(np.clip((rest - cfg.hover_speed_mps) / cfg.hover_soft_mps,
+                                              -60.0, 60.0)))
+        weight[:, _PATH] *= np.exp(-stopped * dt / cfg.stop_forget_s)[:, None]
         slow = np.ones(_K, dtype=bool)
         slow[_FAST] = False
-        mean[:, slow] += gain[:, slow] * (obs[:, slow] - mean[:, slow])
+        weight[:, slow] += w[:, slow]
+        mean[:, slow] += _gain(w[:, slow], weight[:, slow]) * (obs[:, slow] - mean[:, slow])
         self.mean[rows], self.weight[rows] = mean, weight
         short = mean[:, _SPEED_FAST]
         leak = np.exp(-dt / cfg.max_speed_tau_s)
@@ -841,8 +875,8 @@ class Classifier:
     def features(self, rows: NDArray[np.intp]) -> dict[str, F64]:
         """The evidence (n,) of state rows ``rows``, by feature name (``FEATURES``)."""
         m = self.mean[rows]
-        speed = np.maximum(m[:, _SPEED], 1e-9)
-        straight = np.clip(np.hypot(m[:, _VE], m[:, _VN]) / speed, 0.0, 1.0)
+        path_speed = np.maximum(m[:, _SPEED_PATH], 1e-9)
+        straight = np.clip(np.hypot(m[:, _VE], m[:, _VN]) / path_speed, 0.0, 1.0)
         return {"speed": m[:, _SPEED], "max_speed": self.max_speed[rows], "height": m[:, _HEIGHT],
                 "vertical_rate": m[:, _VRATE], "hover": m[:, _HOVER],
                 "manoeuvre": m[:, _MANOEUVRE], "straightness": straight}
@@ -976,6 +1010,12 @@ class Classifier:
         add(blocked, R_MAY_BE_CREWED)
         add(unknown & (best != UNKNOWN) & ~blocked, R_AMBIGUOUS)
         return bits
+
+
+def _gain(w: F64, weight: F64) -> F64:
+    """Gain ``w / weight`` of an exponentially weighted mean (0 where nothing was seen)."""
+    out: F64 = np.divide(w, weight, out=np.zeros_like(w), where=weight > 0)
+    return out
 
 
 def _logsumexp(a: F64) -> F64:
