@@ -322,3 +322,62 @@ def test_the_rf_emitter_flag_lasts_while_direction_finders_hear_the_track() -> N
         flagged[k] = bool(live.any() and (u.tracks.flags[live] & TrackFlag.RF_EMITTER).all())
     assert flagged[10] and flagged[19] and flagged[int(19 + hold) - 1]
     assert not flagged[int(19 + hold) + 2] and not flagged[69]
+
+
+def _far_off(sensor: SensorSpec, p: np.ndarray) -> np.ndarray:
+    """A bearing sensor's false alarm: 90° away from the object at ``p``."""
+    z = _measure(sensor, p, np.random.default_rng(0))
+    z[0] = (z[0] + math.pi / 2) % (2 * math.pi)
+    return z
+
+
+def test_a_track_fed_by_one_direction_finder_that_every_other_sensor_misses_fades() -> None:
+    """A ghost's signature: one direction finder's bearings keep landing on a track that
+    the other direction finders and both cameras, which should all see it, miss. Each
+    bearing resets its miss count, so only the fading score (the sequential test of a
+    confirmed track) deletes it."""
+    rng = np.random.default_rng(5)
+    sensors = (*RF, *EO)
+    tracker = Tracker.from_scenario(Scenario(name="ghost", origin=ORIGIN, sensors=sensors))
+    live_at: dict[int, int] = {}
+    for k in range(40):
+        for i, s in enumerate(sensors):
+            p = np.array([-1000.0 + 20.0 * k, 800.0, 100.0])
+            # Every scan reports something: from 20 s on the others only a false alarm
+            # far off (a scan with no report at all is not a look the tracker sees).
+            z = _measure(s, p, rng) if k < 20 or i == 0 else _far_off(s, p)
+            det = Detections(t=np.array([T0 + k + 0.1 * i]), sensor=np.array([i], np.int32),
+                             z=z[None], R=s.R[None].copy())
+            u = tracker.step(det)
+        live_at[k] = int(np.count_nonzero(u.tracks.status != TrackStatus.TENTATIVE))
+    assert live_at[19] == 1
+    assert live_at[39] == 0
+    assert min(k for k in range(20, 40) if live_at[k] == 0) < 30
+
+
+def test_a_stray_bearing_does_not_go_to_a_track_that_does_not_emit() -> None:
+    """A low flyer the radar and cameras see, inside every direction finder's cover but
+    silent to them (no radio link): its odds of emitting fall, and a bearing that passes
+    through it (another drone on the same line) is not taken as its own."""
+    rng = np.random.default_rng(6)
+    sensors = (RADAR, *RF, *EO)
+    tracker = Tracker.from_scenario(Scenario(name="silent", origin=ORIGIN, sensors=sensors))
+
+    def where(k: float) -> np.ndarray:
+        return np.array([-1500.0 + 30.0 * k, 600.0, 150.0])
+
+    for k in range(30):
+        for i, s in enumerate(sensors):
+            z = _far_off(s, where(k)) if s.modality == "rf" else _measure(s, where(k), rng)
+            det = Detections(t=np.array([T0 + k + 0.1 * i]), sensor=np.array([i], np.int32),
+                             z=z[None], R=s.R[None].copy())
+            tracker.step(det)
+    live = np.flatnonzero(tracker.status != TrackStatus.TENTATIVE)
+    assert live.size == 1
+    assert tracker.emitter[live[0]] < -5.0  # heard by none of three that reach it
+    rf_bit = np.uint64(1 << 1)
+    bearing = _measure(RF[0], where(30.0), np.random.default_rng(7))
+    u = tracker.step(Detections(t=np.array([T0 + 30.0]), sensor=np.array([1], np.int32),
+                                z=bearing[None], R=RF[0].R[None].copy()))
+    assert u.n_assigned == 0
+    assert (tracker.sources[live[0]] & rf_bit) == 0

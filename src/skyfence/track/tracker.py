@@ -67,6 +67,10 @@ class TrackerConfig:
     #: Delete after this many consecutive missed looks (tentative, confirmed).
     max_misses_tentative: int = 2
     max_misses_confirmed: int = 4
+    #: A confirmed track whose score (log-likelihood ratio) has fallen this far below its
+    #: peak is deleted: as much evidence against it as its confirmation took for it,
+    #: ln((1 − β)/α) with the default track-test probabilities.
+    confirmed_fade_score: float = 11.4
     #: Delete when √trace of the position covariance exceeds this (coasting out of cover).
     max_position_std_m: float = 2000.0
     #: Prior on a new track's velocity (east/north, up) and turn rate.
@@ -99,6 +103,11 @@ class TrackerConfig:
     #: in time are crossed to start one; lines crossing at less than the angle fix no point.
     triangulation_window_s: float = 1.0
     min_crossing_rad: float = 0.1
+    #: A crossing counts as inside a sensor's reach when its range less this many σ of
+    #: its own error along that sensor's line of sight is.
+    triangulation_reach_sigma: float = 3.0
+    #: Process noise of tracks measured by bearings alone, as a multiple of the usual.
+    bearing_only_q_scale: float = 5.0
     #: Fastest target assumed when crossing bearings taken at different times, m/s.
     max_speed_mps: float = 300.0
     #: Height above the origin a new track takes when no sensor measured one (azimuth-only
@@ -118,6 +127,11 @@ class TrackerConfig:
     cooperative_only_after_s: float = 3.0
     #: A track is an RF emitter while a direction finder has heard it within this long.
     rf_emitter_hold_s: float = 30.0
+    #: Chance that a direction finder reports a bearing inside the gate of an object that
+    #: does not emit (clutter, an emitter on the same line), for the odds that a track's
+    #: object emits; the odds are kept within ±this many nepers so that they can turn.
+    rf_stray_probability: float = 0.1
+    rf_emitter_max_log_odds: float = 10.0
 
     def __post_init__(self) -> None:
         k = len(self.models)
@@ -204,6 +218,11 @@ class Tracker:
         self._bit = _bits(np.arange(len(self.sensors), dtype=np.int32))
         rf = np.array([m.modality == "rf" for m in self.sensors], dtype=bool)
         self._rf_sensors = np.bitwise_or.reduce(self._bit[rf], initial=np.uint64(0))
+        # Sensors that measure a bearing only, and those whose one report fixes a position.
+        fixing = np.array([m.initiates for m in self.sensors], dtype=bool)
+        self._bearing_sensors = np.bitwise_or.reduce(self._bit[~fixing], initial=np.uint64(0))
+        self._fixing_sensors = np.bitwise_or.reduce(self._bit[fixing], initial=np.uint64(0))
+        self._pd = np.array([m.pd for m in self.sensors], dtype=np.float64)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, config: TrackerConfig | None = None) -> Tracker:
@@ -225,6 +244,11 @@ class Tracker:
         self.misses = np.empty(n, dtype=np.int32)
         self.looks = np.empty(n, dtype=np.int32)
         self.score = np.empty(n)  # log-likelihood ratio: target vs clutter
+        # How far the score has fallen below its peak (a CUSUM), misses that another
+        # track's detection in the gate may explain not counted.
+        self.fade = np.empty(n)
+        # Log-odds that the object emits the radio link direction finders hear.
+        self.emitter = np.empty(n)
         self.q_scale = np.empty(n)
         self.identity = np.empty(n, dtype=np.str_)
         self.category = np.empty(n, dtype=np.str_)
@@ -241,7 +265,7 @@ class Tracker:
         self.Pc = np.empty((n, STATE_DIM, STATE_DIM))
 
     _ARRAYS = ("id", "x", "P", "mu", "status", "t_first", "t_last", "hits", "misses", "looks",
-               "score", "q_scale", "xc", "Pc", "identity", "category", "sources",
+               "score", "fade", "emitter", "q_scale", "xc", "Pc", "identity", "category", "sources",
                "miss_evidence", "claim_miss_since", "t_sensed", "t_rf")
 
     def _keep(self, mask: NDArray[np.bool_]) -> None:
@@ -334,7 +358,16 @@ class Tracker:
             return
         pi = imm.transition_probabilities(dt, self.config.sojourn_s)
         Q = np.stack([cwna_q(dt, m.noise) for m in self.config.models])
-        fused.imm_predict(self.mu, self.x, self.P, pi, dt, self._kinds, Q, self.q_scale,
+        # A track that only bearings have measured knows its range from the slowly turning
+        # geometry of their crossing alone; linearised at a point that may be hundreds of
+        # metres off along the lines, its filter grows overconfident there (the classic
+        # bearings-only EKF). More process noise keeps its covariance honest until a
+        # sensor that measures position has seen it.
+        bearing_only = (((self.sources & self._bearing_sensors) != 0)
+                        & ((self.sources & self._fixing_sensors) == 0))
+        q_scale = np.where(bearing_only, self.q_scale * self.config.bearing_only_q_scale,
+                           self.q_scale)
+        fused.imm_predict(self.mu, self.x, self.P, pi, dt, self._kinds, Q, q_scale,
                           self.xc, self.Pc)
         self.t = t
 
@@ -357,6 +390,7 @@ class Tracker:
             # no miss; a direction finder hears only what emits, so it misses only tracks
             # a direction finder has heard before.
             visible = np.asarray(model.visible(self.xc[:, :3]), dtype=bool)
+            in_reach = visible.copy()
             if model.cooperative or partner:
                 visible[:] = False
             elif model.modality == "rf":
@@ -396,6 +430,17 @@ class Tracker:
                 # (Adding ln|S| to prefer confident tracks measured worse on swarms:
                 # it keeps a drone's new track from ever winning its detections back.)
                 cost = d2 - (gate + 1.0)
+                if not model.initiates:
+                    # A bearing, though, goes by likelihood, d² + ln|S| (shifted so that
+                    # every gated pair still beats none): a bearing-only track's gate
+                    # across the line is many times a camera-held track's, and by d²
+                    # alone the vague track, which every nearby bearing fits, takes the
+                    # bearings of two close targets in turn and sits between them.
+                    cost = cost + (logdet - logdet.max())
+                if model.modality == "rf":
+                    # A direction finder hears emitters only: a bearing is as likely
+                    # the track's as the track is to emit (−2 ln P, like d²).
+                    cost = cost - 2.0 * self._log_p_emitter(ti)
                 at, ad = gnn_assign(n, m, ti, dj, cost)
                 # The gated pair behind each assignment (pairs are sorted by (track, det)).
                 k = np.searchsorted(ti * m + dj, at * m + ad)
@@ -409,8 +454,17 @@ class Tracker:
                 # Cooperative and partner reports carry their object's identity: no test.
                 if not (model.cooperative or partner):
                     lam = self._clutter_density(sensor, z, 0, update=False)
-                    ratio = (np.log(np.maximum(p_see[at], 1e-6) * model.pd) - lam
+                    # A track this sensor has never seen: can it see the object at all,
+                    # over its height's uncertainty however small (a camera-tracked low
+                    # flyer well under a radar's lowest beam)?
+                    p_hit = p_see[at]
+                    unseen = ((self.sources[at] & self._bit[sensor]) == 0) & ~newcomer[at]
+                    if unseen.any() and sensor < 64:
+                        p_hit[unseen] = self._visibility(model, at[unseen], min_std_m=0.0)[0]
+                    ratio = (np.log(np.maximum(p_hit, 1e-6) * model.pd) - lam
                              - 0.5 * (hit_d2 + hit_logdet + model.dim * _LOG_2PI))
+                    if model.modality == "rf":
+                        ratio += self._log_p_emitter(at)
                     keep = ratio > 0.0
                     at, ad = at[keep], ad[keep]
                     hit_d2, hit_logdet = hit_d2[keep], hit_logdet[keep]
@@ -437,15 +491,28 @@ class Tracker:
             missed = looked & ~hit
             self.looks[looked] += 1
             self.misses[missed] += 1
+            miss_llr = math.log(1.0 - model.pd * self.config.gate_probability)
             if at.size:
-                self.score[at] += (math.log(model.pd) - log_clutter - 0.5 * (
+                gain = (math.log(model.pd) - log_clutter - 0.5 * (
                     hit_d2 + hit_logdet + model.dim * _LOG_2PI))
-            self.score[missed] += math.log(1.0 - model.pd * self.config.gate_probability)
+                self.score[at] += gain
+                self.fade[at] = np.maximum(self.fade[at] - gain, 0.0)
+            self.score[missed] += miss_llr
+            # A miss with a detection in the gate that went to another track is no
+            # evidence of absence: the sensor may well have seen this object under
+            # another name (two tracks on one target, crossing targets).
+            # Nor is a direction finder's silence about a track no direction finder has
+            # heard lately: a stray bearing (clutter, another drone's on the same line)
+            # does not make a silent low flyer an emitter.
+            in_gate = np.zeros(n, dtype=bool)
+            in_gate[ti] = True
+            absent = missed & ~in_gate
+            if model.modality == "rf":
+                absent &= t - self.t_rf <= self.config.min_coast_s
+            self.fade[absent] -= miss_llr
+            if model.modality == "rf":
+                self._weigh_emitter(model.pd, at, in_reach & ~hit & ~in_gate)
             if newcomer.any():
-                # Not when a detection fell in the gate and went to another track: the
-                # sensor may well have seen this object under another name.
-                in_gate = np.zeros(n, dtype=bool)
-                in_gate[ti] = True
                 quiet = newcomer & ~hit & ~in_gate & ~visible & (p_see > 0) & np.isfinite(cut)
                 self._not_seen_below(np.flatnonzero(quiet), cut[quiet], model.pd)
             if model.cooperative:
@@ -477,8 +544,23 @@ class Tracker:
         confirmed, deleted = self._life_cycle()
         return confirmed, deleted, int(at.size)
 
-    def _visibility(self, model: MeasurementModel, rows: NDArray[np.intp]
-                    ) -> tuple[F64, F64]:
+    def _log_p_emitter(self, rows: NDArray[np.intp]) -> F64:
+        """ln P(the object of each track emits), from its log-odds."""
+        return np.asarray(-np.logaddexp(0.0, -self.emitter[rows]))
+
+    def _weigh_emitter(self, pd: float, hit: NDArray[np.intp], silent: NDArray[np.bool_]
+                       ) -> None:
+        """A direction finder's look: a bearing on the track is evidence that its object
+        emits (pd against the chance q of a stray bearing in the gate: clutter, another
+        emitter on the same line); a silence where it reaches, that it does not."""
+        q = self.config.rf_stray_probability
+        lim = self.config.rf_emitter_max_log_odds
+        self.emitter[hit] = np.minimum(self.emitter[hit] + math.log(pd / q), lim)
+        self.emitter[silent] = np.maximum(
+            self.emitter[silent] + math.log((1.0 - pd) / (1.0 - q)), -lim)
+
+    def _visibility(self, model: MeasurementModel, rows: NDArray[np.intp], *,
+                    min_std_m: float = _VISIBILITY_STD_M) -> tuple[F64, F64]:
         """Probability (n,) that the sensor can see each track, and the height (n,) below
         which it cannot (NaN where that does not describe its cover).
 
@@ -494,7 +576,7 @@ class Tracker:
         p_vis = np.asarray(model.visible(pos), dtype=np.float64)
         cut = np.full(n, np.nan)
         var = np.diagonal(self.Pc[rows, :3, :3], axis1=1, axis2=2)
-        loose = np.flatnonzero(var[:, 2] > _VISIBILITY_STD_M**2)
+        loose = np.flatnonzero(var[:, 2] > min_std_m**2)
         if loose.size == 0:
             return p_vis, cut
         p = pos[loose]
@@ -651,8 +733,14 @@ class Tracker:
                 assumed_height_std_m=cfg.assumed_height_std_m,
                 min_crossing_rad=cfg.min_crossing_rad)
             max_range = np.array([mm.max_range_m for mm in self.sensors])
-            ok = (fix.ok & (fix.range1_m <= max_range[sensor])
-                  & (fix.range2_m <= max_range[self._pending_sensor[j]])
+            # Within both sensors' reach, give or take the fix's own error along each
+            # line of sight: two bearings of a target near the edge of a sensor's
+            # cover cross beyond it about as often as short of it.
+            k_sd = cfg.triangulation_reach_sigma
+            reach1 = fix.range1_m - k_sd * self._along_std(fix.pos, fix.cov, s_new)
+            reach2 = fix.range2_m - k_sd * self._along_std(fix.pos, fix.cov, s_old)
+            ok = (fix.ok & (reach1 <= max_range[sensor])
+                  & (reach2 <= max_range[self._pending_sensor[j]])
                   & (fix.d2 < self._gate[1]))
             support = np.zeros(i.size, dtype=np.intp)
             if ok.any():
@@ -695,6 +783,14 @@ class Tracker:
                     [self.sensors[k].modality == "rf" for k in range(len(self.sensors))],
                     dtype=bool)[self._pending_sensor[others[cols]]]
                 self.t_rf[-rows.size:] = np.where(rf_pair, t, np.nan)
+                # Each direction finder's bearing in the pair is a first look at whether
+                # the object emits (see _weigh_emitter).
+                other = self._pending_sensor[others[cols]]
+                rf_other = (self._rf_sensors & self._bit[other]) != 0
+                q = cfg.rf_stray_probability
+                self.emitter[-rows.size:] = (
+                    (math.log(model.pd / q) if model.modality == "rf" else 0.0)
+                    + np.where(rf_other, np.log(self._pd[other] / q), 0.0))
                 used[rows] = True
                 gone = np.ones(self._pending_t.size, dtype=bool)
                 gone[others[cols]] = False
@@ -705,6 +801,14 @@ class Tracker:
             [self._pending_sensor, np.full(int(keep.sum()), sensor, dtype=np.int32)])
         self._pending_z = np.concatenate([self._pending_z, np.stack([az, el], 1)[keep]])
         self._pending_std = np.concatenate([self._pending_std, std[keep]])
+
+    @staticmethod
+    def _along_std(pos: F64, cov: F64, sensor_pos: F64) -> F64:
+        """1σ (c,) of fixes (c, 3) with covariances (c, 3, 3) along the horizontal line
+        of sight from ``sensor_pos`` (c, 3)."""
+        d = pos[:, :2] - sensor_pos[:, :2]
+        u = d / np.maximum(np.linalg.norm(d, axis=1), 1e-9)[:, None]
+        return np.asarray(np.sqrt(np.maximum(np.einsum("ci,cij,cj->c", u, cov[:, :2, :2], u), 0.0)))
 
     def _watchers(self, pos: F64, s1: int, s2: NDArray[np.int32]) -> NDArray[np.intp]:
         """How many bearing sensors other than ``s1`` and ``s2`` (c,) could see each fix
@@ -930,6 +1034,8 @@ class Tracker:
             misses=np.zeros(m, dtype=np.int32),
             looks=np.ones(m, dtype=np.int32),
             score=np.zeros(m),
+            fade=np.zeros(m),
+            emitter=np.zeros(m),
             q_scale=np.full(m, cfg.class_q_scale.get("unknown", 1.0)),
             xc=x[:, 0],
             Pc=P,
@@ -996,7 +1102,12 @@ class Tracker:
             lost &= self.t - self.t_last >= cfg.min_coast_s
             lost |= self.t - self.t_last > cfg.max_coast_s
         diverged = pos_var > cfg.max_position_std_m**2
-        drop = fail | lost | diverged
+        # Sequential test of a confirmed track (Blackman & Popoli): once the evidence
+        # since its best look says clutter as firmly as it once said target, it is gone,
+        # however often one sensor still feeds it (a ghost on one sensor's line of
+        # bearing that every other sensor that should see it misses).
+        faded = established & (self.fade > cfg.confirmed_fade_score)
+        drop = fail | lost | diverged | faded
         deleted = self.id[drop]
         confirmed = self.id[confirm]
         if drop.any():
