@@ -668,4 +668,17 @@ def test_ten_thousand_tracks_at_1hz_stay_smooth(crowded: Served, browser: Browse
         assert 0 < page.evaluate("window.skyfence.stats.symbolFeatures") < N_TRACKS / 4
         _settle(page)
         page.screenshot(path=str(SHOTS / "map-10k-zoomed.png"))
+        # A row without a position (a stored point that was not finite) is not drawn,
+        # and does not throw the others off, even when it comes first.
+        n_drawn_gpu = page.evaluate("""() => {
+            const Dots = window.skyfence.dots.constructor;
+            const d = new Dots('check', window.skyfence.dots.options);
+            d.setRows([{id: 1}, {id: 3, lon_deg: null, lat_deg: null},
+                {id: 2, lon_deg: 8.5, lat_deg: 47.4}], () => [[255, 255, 255, 255], 0, 0, 0]);
+            // What goes to the GPU: the position relative to the layer's origin.
+            return [d.n, d.positions(), [d.origin[0] + d.f32[0], d.origin[1] + d.f32[1]]];
+        }""")
+        n, drawn, gpu = n_drawn_gpu
+        assert n == 1 and drawn["2"] == pytest.approx([8.5, 47.4])
+        assert gpu == pytest.approx([(180 + 8.5) / 360, 0.35009088], abs=1e-6)
         w.assert_clean()

@@ -152,12 +152,13 @@ export class DotLayer {
         // Positions go to the GPU relative to an origin near the tracks, so that float32
         // keeps them to well under a pixel at any zoom (absolute Mercator in float32 is
         // good to about 2 m).
-        if (n) this.origin = [mercX(list[0].lon_deg), mercY(list[0].lat_deg)];
+        const first = list.find((r) => Number.isFinite(r.lon_deg) && Number.isFinite(r.lat_deg));
+        if (first) this.origin = [mercX(first.lon_deg), mercY(first.lat_deg)];
         const [ox, oy] = this.origin;
         const {ids, mx, my, f32, u8} = this;
         let k = 0;
         for (const r of list) {
-            if (r.lon_deg == null || r.lat_deg == null) continue;
+            if (!Number.isFinite(r.lon_deg) || !Number.isFinite(r.lat_deg)) continue; // not drawn
             const x = mercX(r.lon_deg);
             const y = mercY(r.lat_deg);
             const [colour, member, ring, selected] = style(r);
