@@ -833,10 +833,7 @@ class Classifier:
         # estimate: a filter's velocity noise (~3 m/s) alone would hide a hovering drone.
         weight[:, _FAST] += w[:, _FAST]
         mean[:, _FAST] += _gain(w[:, _FAST], weight[:, _FAST]) * (obs[:, _FAST] - mean[:, _FAST])
-        drift = np.hypot(mean[:, _VE_FAST], mean[:, _VN_FAST])
-        # A logistic in the drift; the exponent is clipped (fast tracks overflow exp).
-        z = np.clip((drift - cfg.hover_speed_mps) / cfg.hover_soft_mps, -60.0, 60.0)
-        obs[:, _HOVER] = 1.0 / (1.0 + np.exp(z))
+        obs[:, _HOVER] = _at_rest(np.hypot(mean[:, _VE_FAST], mean[:, _VN_FAST]), cfg)
         # A stop: the velocity of the last few seconds is about nil. A multirotor
         # flying waypoints brakes to a stop at each and sets off in another direction;
         # a flyer that can stop can turn on the spot, so a change of heading across a
@@ -844,9 +841,7 @@ class Classifier:
         # velocity and its mean speed alike, so straightness is that of the new leg).
         # Birds and aircraft never stop in flight. Every look counts alike here: when a
         # track brakes its velocity's 1σ grows, and the quality weighting would hide it.
-        rest = np.hypot(mean[:, _VE_STOP], mean[:, _VN_STOP])
-        stopped = 1.0 / (1.0 + np.exp(np.clip((rest - cfg.hover_speed_mps) / cfg.hover_soft_mps,
-                                              -60.0, 60.0)))
+        stopped = _at_rest(np.hypot(mean[:, _VE_STOP], mean[:, _VN_STOP]), cfg)
         weight[:, _PATH] *= np.exp(-stopped * dt / cfg.stop_forget_s)[:, None]
         slow = np.ones(_K, dtype=bool)
         slow[_FAST] = False
@@ -1010,6 +1005,15 @@ class Classifier:
         add(blocked, R_MAY_BE_CREWED)
         add(unknown & (best != UNKNOWN) & ~blocked, R_AMBIGUOUS)
         return bits
+
+
+def _at_rest(drift: F64, cfg: ClassifierConfig) -> F64:
+    """How surely an averaged velocity of this size (m/s) is rest: a logistic edge at
+    ``hover_speed_mps``, soft over ``hover_soft_mps``; the exponent is clipped (fast
+    tracks overflow exp)."""
+    z = np.clip((drift - cfg.hover_speed_mps) / cfg.hover_soft_mps, -60.0, 60.0)
+    out: F64 = 1.0 / (1.0 + np.exp(z))
+    return out
 
 
 def _gain(w: F64, weight: F64) -> F64:

@@ -228,9 +228,13 @@ ZONE_LIST_SCHEMA = Schema("zones", (
     Field("stored_t", "float64", "s", "when it was stored (wall clock)"),
 ))
 
-_HISTORY_COLUMNS = ", ".join('"group"' if n == "group" else n
-                             for n in TRACK_HISTORY_SCHEMA.names)
-_ALERT_COLUMNS = ", ".join('"group"' if n == "group" else n for n in ALERT_SCHEMA.names)
+def _columns(names: Sequence[str], prefix: str = "") -> str:
+    """Column names for SQL, ``group`` (a keyword) quoted, each after ``prefix``."""
+    return ", ".join(prefix + ('"group"' if n == "group" else n) for n in names)
+
+
+_HISTORY_COLUMNS = _columns(TRACK_HISTORY_SCHEMA.names)
+_ALERT_COLUMNS = _columns(ALERT_SCHEMA.names)
 
 
 # --------------------------------------------------------------------------- schema
@@ -776,8 +780,7 @@ class SqliteStore:
         for box in _split_bbox(_check_bbox(bbox)):
             area, params = _area_condition(box, prefix="h.")
             cond = " AND ".join([area, *when])
-            columns = ", ".join("h." + ('"group"' if n == "group" else n)
-                                for n in TRACK_HISTORY_SCHEMA.names)
+            columns = _columns(TRACK_HISTORY_SCHEMA.names, prefix="h.")
             if self._rtree and not by_time:
                 sql = (f"SELECT {columns} FROM track_rtree r CROSS JOIN track_history h "
                        "ON h.id = r.id WHERE r.lon_max_deg >= ? AND r.lon_min_deg <= ? "
@@ -1314,7 +1317,7 @@ def _write_tracks(con: sqlite3.Connection, *, t: float, ids: I64, cols: list[F64
         before = con.execute("SELECT max(id) FROM track_history").fetchone()[0] or 0
     con.executemany(
         f"INSERT OR IGNORE INTO track_history ({_HISTORY_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"VALUES ({', '.join('?' * len(TRACK_HISTORY_SCHEMA.names))})",
         zip(repeat(t), ids.tolist(), *(c.tolist() for c in cols),
             *(map(_text, x.tolist() if isinstance(x, np.ndarray) else x) for x in texts),
             [g if g >= 0 else None for g in groups.tolist()]))

@@ -779,14 +779,11 @@ class Tracker:
                 self._initiate(pos, cov, t, sensor=sensor)
                 self.sources[-rows.size:] |= (self._bit[sensor]
                                               | self._bit[self._pending_sensor[others[cols]]])
-                rf_pair = (model.modality == "rf") | np.array(
-                    [self.sensors[k].modality == "rf" for k in range(len(self.sensors))],
-                    dtype=bool)[self._pending_sensor[others[cols]]]
-                self.t_rf[-rows.size:] = np.where(rf_pair, t, np.nan)
-                # Each direction finder's bearing in the pair is a first look at whether
-                # the object emits (see _weigh_emitter).
                 other = self._pending_sensor[others[cols]]
                 rf_other = (self._rf_sensors & self._bit[other]) != 0
+                self.t_rf[-rows.size:] = np.where((model.modality == "rf") | rf_other, t, np.nan)
+                # Each direction finder's bearing in the pair is a first look at whether
+                # the object emits (see _weigh_emitter).
                 q = cfg.rf_stray_probability
                 self.emitter[-rows.size:] = (
                     (math.log(model.pd / q) if model.modality == "rf" else 0.0)

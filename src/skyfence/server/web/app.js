@@ -1029,7 +1029,6 @@ function renderUi() {
     updateDetail();
     $('#clock').textContent = fmtTime(state.mode === 'replay' && state.replay ? state.replay.t : state.t);
     $('#n-tracks').textContent = state.mode === 'replay' && state.replay ? state.replay.rows.length : state.tracks.size;
-    // Groups are not stored: a replayed moment has none to count.
     $('#n-groups').textContent = shownGroups().length;
     $('#n-alerts').textContent = shownAlerts().size;
     $('#alerts-count').textContent = shownAlerts().size;
@@ -1367,17 +1366,20 @@ function hoverHtml(f) {
     return '';
 }
 
-const TRACK_LAYERS = ['tracks-icon', 'members-icon', 'tracks-dots'];
-const HOVER_LAYERS = ['tracks-icon', 'members-icon', 'sensors-icon', 'groups-fill'];
+/** Tracks drawn as symbols; TRACK_LAYERS adds the dots (trackAt's feature-likes). */
+const SYMBOL_LAYERS = ['tracks-icon', 'members-icon'];
+const TRACK_LAYERS = [...SYMBOL_LAYERS, 'tracks-dots'];
+/** What else a hover names, once trackAt has found no track. */
+const HOVER_LAYERS = ['sensors-icon', 'groups-fill'];
 
 /** A track symbol under the point, else the nearest track within `px` (its dot, or its
  * symbol while that is still on its way to the map), as a feature-like
  * `{layer: {id}, properties: {id}}`; null if neither. */
 function trackAt(point, px) {
     const box = [[point.x - px, point.y - px], [point.x + px, point.y + px]];
-    const f = map.queryRenderedFeatures(box, {layers: ['tracks-icon', 'members-icon'].filter((l) => map.getLayer(l))})[0];
+    const f = map.queryRenderedFeatures(box, {layers: SYMBOL_LAYERS.filter((l) => map.getLayer(l))})[0];
     if (f) return f;
-    const id = dots.pick(point, px + 2, true);
+    const id = dots.pick(point, px + 2);
     return id == null ? null : {layer: {id: 'tracks-dots'}, properties: {id}};
 }
 

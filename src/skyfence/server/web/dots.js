@@ -122,9 +122,7 @@ export class DotLayer {
         this.my = new Float64Array(0);
         this.origin = [0.5, 0.5];
         this.dirty = false;
-        this.visible = true;
         this.map = null;
-        this.gl = null;
     }
 
     _grow(n) {
@@ -183,15 +181,8 @@ export class DotLayer {
         if (this.map) this.map.triggerRepaint();
     }
 
-    setVisible(on) {
-        if (on === this.visible) return;
-        this.visible = on;
-        if (this.map) this.map.triggerRepaint();
-    }
-
     onAdd(map, gl) {
         this.map = map;
-        this.gl = gl;
         const program = gl.createProgram();
         gl.attachShader(program, compile(gl, gl.VERTEX_SHADER, VERTEX));
         gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, FRAGMENT));
@@ -217,11 +208,10 @@ export class DotLayer {
         if (this.buffer) gl.deleteBuffer(this.buffer);
         if (this.program) gl.deleteProgram(this.program);
         this.map = null;
-        this.gl = null;
     }
 
     render(gl, args) {
-        if (!this.visible || this.n === 0) return;
+        if (this.n === 0) return;
         const zoom = this.map.getZoom();
         gl.useProgram(this.program);
         gl.bindBuffer(gl.ARRAY_BUFFER, this.buffer);
@@ -260,13 +250,11 @@ export class DotLayer {
     }
 
     /**
-     * The track nearest a screen point, within `radiusPx`, or null: of those drawn as
-     * dots now, or with `anyTrack` of all (a symbol stands where its dot would).
+     * The track nearest a screen point, within `radiusPx`, or null: of all the tracks,
+     * whether drawn as a dot now or as a symbol (which stands where its dot would).
      */
-    pick(point, radiusPx, anyTrack = false) {
-        if (!this.map || !this.visible || this.n === 0) return null;
-        const all = anyTrack || this.options.allDots();
-        if (!all && !(this.options.memberRadius(this.map.getZoom()) > 0)) return null;
+    pick(point, radiusPx) {
+        if (!this.map || this.n === 0) return null;
         const a = this.map.unproject([point.x, point.y]);
         const b = this.map.unproject([point.x + radiusPx, point.y]);
         const cx = mercX(a.lng);
@@ -274,9 +262,8 @@ export class DotLayer {
         const r = Math.hypot(mercX(b.lng) - cx, mercY(b.lat) - cy);
         let best = -1;
         let bestD = r * r;
-        const {mx, my, u8} = this;
+        const {mx, my} = this;
         for (let i = 0; i < this.n; i += 1) {
-            if (!all && !u8[i * 16 + 12]) continue;
             const dx = mx[i] - cx;
             const dy = my[i] - cy;
             const d = dx * dx + dy * dy;
