@@ -4,9 +4,10 @@ spoofing, and throughput with four sensor kinds.
 ``python bench/fusion.py`` runs every measure over a few seeds and prints a markdown
 table (``--out FILE`` writes it too). Each measure says what it counts:
 
-- low_flyer: fraction of scan times at which a target inside the cover of at least
-  two bearing sensors (so that bearings alone could fix it) is held by a confirmed
-  track, all sensors against the radar alone. "Held": a confirmed track within 100 m,
+- low_flyer: fraction of truth times (every 0.5 s) at which a target inside the cover
+  of at least two bearing sensors (so that bearings alone could fix it) is held by a
+  confirmed track of the picture shown then (that of the latest tracker step), all
+  sensors against the radar alone. "Held": a confirmed track within 100 m,
   or whose own covariance contains the truth (χ²₃ < 16.3, P = 0.999) — a bearing-only
   fix at 8 km is honest at ±500 m, never within 100 m.
 - swarm: a 50-drone swarm's group member count after 10 s (within 10 % of the drones
@@ -91,11 +92,12 @@ def low_flyer(seed: int) -> dict[str, Any]:
     for name, keep in (("all", list(range(len(sc.sensors)))), ("radar", radar)):
         scen, det = _only(r, keep)
         held = np.zeros(len(truth), dtype=bool)
+        # Each truth time is judged by the picture shown then: that of the latest step at
+        # or before it. (A time at which no sensor reported still shows the last picture.)
+        shown_at: list[tuple[float, Any]] = []
 
-        def each(t: float, u: Any, held: np.ndarray = held) -> None:
-            tr = u.tracks
+        def judge(rows: np.ndarray, tr: Any, held: np.ndarray = held) -> None:
             shown = tr.status != TrackStatus.TENTATIVE
-            rows = np.flatnonzero(truth.t == t)
             if not shown.any() or rows.size == 0:
                 return
             d = truth.x[rows, None, :3] - tr.x[None, shown, :3]
@@ -103,7 +105,16 @@ def low_flyer(seed: int) -> dict[str, Any]:
             near = np.linalg.norm(d, axis=2) < HELD_WITHIN_M
             held[rows] = np.any((m2 < CHI2_3_999) | near, axis=1)
 
+        def each(t: float, u: Any, shown_at: list[tuple[float, Any]] = shown_at) -> None:
+            if shown_at:
+                last_t, last = shown_at[-1]
+                judge(np.flatnonzero((truth.t > last_t) & (truth.t < t)), last)
+            judge(np.flatnonzero(truth.t == t), u.tracks)
+            shown_at[:] = [(t, u.tracks)]
+
         _steps(scen, det, each)
+        if shown_at:
+            judge(np.flatnonzero(truth.t > shown_at[-1][0]), shown_at[-1][1])
         sel = cover >= 2
         hidden = sel & ~radar_sees
         out[name] = float(held[sel].mean())
