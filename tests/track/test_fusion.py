@@ -381,3 +381,61 @@ def test_a_stray_bearing_does_not_go_to_a_track_that_does_not_emit() -> None:
                                 z=bearing[None], R=RF[0].R[None].copy()))
     assert u.n_assigned == 0
     assert (tracker.sources[live[0]] & rf_bit) == 0
+
+
+def _under_the_beam(plot: np.ndarray | None, *, climb_at: int | None = None):  # type: ignore[no-untyped-def]
+    """A low flyer at 40 m held by three direction finders, under a radar whose lowest
+    beam clears ~75 m there; the radar reports only far clutter for 8 s, then ``plot``
+    (range, azimuth, elevation) at second 8. From ``climb_at`` on, the flyer is at 300 m
+    and the radar sees it. Returns the tracker and the flyer's track rows per second."""
+    low_radar = SensorSpec(id="radar", kind="radar", position_enu_m=(0.0, 0.0, 20.0), pd=0.9,
+                           noise_std=(5.0, 0.005, 0.008), max_range_m=12_000.0,
+                           min_elevation_rad=math.radians(0.4), clutter_per_scan=2.0)
+    sensors = (low_radar, *RF)
+    rng = np.random.default_rng(7)
+    tracker = Tracker.from_scenario(Scenario(name="low", origin=ORIGIN, sensors=sensors))
+    rows = []
+    for k in range(14):
+        p = np.array([-7000.0, -1500.0, 300.0 if climb_at is not None and k >= climb_at
+                      else 40.0])
+        for i, s in enumerate(sensors):
+            if s.kind == "radar":
+                z = np.array([[9000.0, 1.0, 0.05]])  # far away
+                if k == 8 and plot is not None:
+                    z = np.vstack([z, plot])
+                if climb_at is not None and k >= climb_at:
+                    z = np.vstack([z, _measure(s, p, rng)])
+                det = Detections(t=np.full(len(z), T0 + k), sensor=np.zeros(len(z), np.int32),
+                                 z=z, R=np.repeat(s.R[None], len(z), axis=0))
+            else:
+                det = Detections(t=np.array([T0 + k + 0.1 * i]),
+                                 sensor=np.array([i], np.int32),
+                                 z=_measure(s, p, rng)[None], R=s.R[None].copy())
+            tracker.step(det)
+        near = np.flatnonzero(np.linalg.norm(tracker.xc[:, :2] - p[:2], axis=1) < 3000.0)
+        rows.append((p, near))
+    return tracker, rows
+
+
+def test_a_radar_that_never_saw_a_bearing_track_does_not_snap_it_onto_clutter() -> None:
+    """Eight silent radar looks say the flyer is under the beam, though its height's
+    normal still has a tail above it; a clutter plot 600 m down the line of sight,
+    inside the bearing track's wide gate, must not pull the track there."""
+    d = np.array([-7000.0, -1500.0, 40.0 - 20.0])
+    rng_m, az = float(np.linalg.norm(d)) + 600.0, math.atan2(d[0], d[1])
+    tracker, rows = _under_the_beam(np.array([rng_m, az, 0.012]))
+    p, near = rows[-1]
+    assert near.size == 1
+    k = int(near[0])
+    assert tracker.sources[k] & 1 == 0  # the radar never joined
+    assert np.linalg.norm(tracker.xc[k, :2] - p[:2]) < 300.0
+
+
+def test_a_flyer_that_climbs_into_the_radar_beam_is_taken_up() -> None:
+    """The silences are weighed but bounded: once the radar sees the object, its plots
+    join the bearing track within a few scans."""
+    tracker, rows = _under_the_beam(None, climb_at=9)
+    p, near = rows[-1]
+    joined = near[(tracker.sources[near] & 1) != 0]
+    assert joined.size >= 1
+    assert np.linalg.norm(tracker.xc[joined[0], :3] - p) < 100.0

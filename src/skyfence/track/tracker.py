@@ -132,6 +132,11 @@ class TrackerConfig:
     #: object emits; the odds are kept within ±this many nepers so that they can turn.
     rf_stray_probability: float = 0.1
     rf_emitter_max_log_odds: float = 10.0
+    #: A sensor that has never seen a track and stayed silent where it may see it weighs
+    #: those silences, Σ ln(1 − Pd), against a detection it then makes in the track's gate;
+    #: at most this many nepers of them, so that an object that climbs into its view is
+    #: still taken up (−9: four silent looks of a Pd 0.9 radar).
+    max_silence_evidence: float = 9.0
 
     def __post_init__(self) -> None:
         k = len(self.models)
@@ -260,13 +265,16 @@ class Tracker:
         self.claim_miss_since = np.empty(n)
         self.t_sensed = np.empty(n)
         self.t_rf = np.empty(n)
+        # Per sensor that has never seen the track: log-likelihood of its silences so far
+        # if it could see the object, Σ ln(1 − Pd) over its looks (see _scan).
+        self.silence = np.empty((n, len(self.sensors)))
         # IMM-combined estimate, refreshed whenever x, P or mu of a row change.
         self.xc = np.empty((n, STATE_DIM))
         self.Pc = np.empty((n, STATE_DIM, STATE_DIM))
 
     _ARRAYS = ("id", "x", "P", "mu", "status", "t_first", "t_last", "hits", "misses", "looks",
                "score", "fade", "emitter", "q_scale", "xc", "Pc", "identity", "category", "sources",
-               "miss_evidence", "claim_miss_since", "t_sensed", "t_rf")
+               "miss_evidence", "claim_miss_since", "t_sensed", "t_rf", "silence")
 
     def _keep(self, mask: NDArray[np.bool_]) -> None:
         for name in self._ARRAYS:
@@ -458,9 +466,17 @@ class Tracker:
                     # over its height's uncertainty however small (a camera-tracked low
                     # flyer well under a radar's lowest beam)?
                     p_hit = p_see[at]
-                    unseen = ((self.sources[at] & self._bit[sensor]) == 0) & ~newcomer[at]
+                    never = (self.sources[at] & self._bit[sensor]) == 0
+                    unseen = never & ~newcomer[at]
                     if unseen.any() and sensor < 64:
                         p_hit[unseen] = self._visibility(model, at[unseen], min_std_m=0.0)[0]
+                    # Its silences so far where it could have seen the object say that it
+                    # cannot: P(sees it | silent looks), from the height's P as the prior.
+                    # The height's normal shifts down with each silence (_not_seen_below)
+                    # but keeps a tail over a radar's lowest beam that a run of silences
+                    # has ruled out; one clutter plot there would snap the track onto it.
+                    odds = p_hit * np.exp(self.silence[at, sensor])
+                    p_hit = np.where(never, odds / np.maximum(odds + 1.0 - p_hit, 1e-12), p_hit)
                     ratio = (np.log(np.maximum(p_hit, 1e-6) * model.pd) - lam
                              - 0.5 * (hit_d2 + hit_logdet + model.dim * _LOG_2PI))
                     if model.modality == "rf":
@@ -515,6 +531,15 @@ class Tracker:
             if newcomer.any():
                 quiet = newcomer & ~hit & ~in_gate & ~visible & (p_see > 0) & np.isfinite(cut)
                 self._not_seen_below(np.flatnonzero(quiet), cut[quiet], model.pd)
+            if sensor < 64 and not (model.cooperative or partner):
+                # A look that could have seen the object and did not, by a sensor that has
+                # never seen it.
+                silent = (np.where(newcomer, p_see > 0, in_reach) & ~hit & ~in_gate
+                          & ((self.sources & self._bit[sensor]) == 0))
+                if model.modality == "rf":
+                    silent &= (self.sources & self._rf_sensors) != 0
+                self.silence[silent, sensor] = np.maximum(
+                    self.silence[silent, sensor] + miss_llr, -self.config.max_silence_evidence)
             if model.cooperative:
                 self._claims(t, at, ad, identity, category)
             elif partner:
@@ -1043,6 +1068,7 @@ class Tracker:
             claim_miss_since=np.full(m, np.nan),
             t_sensed=np.full(m, np.nan if model.cooperative else t),
             t_rf=np.full(m, t if model.modality == "rf" else np.nan),
+            silence=np.zeros((m, len(self.sensors))),
         )
         if self.t is None:
             self.t = t
