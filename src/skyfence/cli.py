@@ -43,9 +43,13 @@ def _add_track(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--out", required=True, metavar="CSV", help="tracks.csv to write")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--association", choices=("gnn", "jpda"), default="gnn",
-                   help="gnn: one detection per track, optimal overall (default; measured "
-                   "better on swarms); jpda: tracks sharing detections take all of them, "
-                   "weighted by joint association probabilities")
+                   help="for sensors that fix a position (radars, position and cooperative "
+                   "reports): gnn: one detection per track, optimal overall (default; "
+                   "measured better on swarms); jpda: tracks sharing detections take all of "
+                   "them, weighted by joint association probabilities")
+    p.add_argument("--bearing-association", choices=("gnn", "jpda"), default="jpda",
+                   help="the same for bearing sensors (direction finders, cameras); jpda by "
+                   "default: it measured better on close pairs of low flyers")
     _add_watch_options(p)
     p.set_defaults(run=_run_track)
 
@@ -318,7 +322,8 @@ def _run_track(args: argparse.Namespace) -> int:
 
     try:
         stats = track_directory(
-            args.directory, args.out, config=TrackerConfig(association=args.association),
+            args.directory, args.out, config=TrackerConfig(
+                association=args.association, bearing_association=args.bearing_association),
             on_scan=_ProgressLine(enabled=not args.quiet), watch=make_watch,
             on_alert=on_alert if sinks else None)
     finally:
