@@ -21,8 +21,9 @@ from skyfence.geo import Origin, height_above_origin_m
 from skyfence.scenario import Scenario
 from skyfence.track import fused, imm
 from skyfence.track.associate import candidate_pairs, gate_components, gnn_assign
+from skyfence.track.cluttermap import ClutterMap
 from skyfence.track.linalg import inv_logdet, quad_form, symmetrise
-from skyfence.track.measurement import MeasurementModel, model_for
+from skyfence.track.measurement import MeasurementModel, Radar2DModel, RadarModel, model_for
 from skyfence.track.models import STATE_DIM, ModelNoise, cwna_q
 from skyfence.track.t2t import covariance_intersection
 from skyfence.track.triangulate import triangulate
@@ -64,6 +65,13 @@ class TrackerConfig:
     max_tentative_looks: int = 10
     #: Smoothing of each sensor's clutter-rate estimate, per scan.
     clutter_smoothing: float = 0.1
+    #: Radars learn where in their cover clutter falls (see track.cluttermap) from the
+    #: plots that started tracks that were never confirmed, and a new track's score
+    #: weighs its plots against the density there (never below the uniform density):
+    #: the share of the map forgotten per scan, and its prior, in plots spread evenly.
+    clutter_map: bool = True
+    clutter_map_forgetting: float = 0.01
+    clutter_map_prior_plots: float = 50.0
     #: Delete after this many consecutive missed looks (tentative, confirmed).
     max_misses_tentative: int = 2
     max_misses_confirmed: int = 4
@@ -218,6 +226,7 @@ class Tracker:
         self._clutter_count = np.full(len(self.sensors), np.nan)
         self._z_lo = np.full((len(self.sensors), 3), np.inf)
         self._z_hi = np.full((len(self.sensors), 3), -np.inf)
+        self._clutter_maps = [self._clutter_map(m) for m in self.sensors]
         self.t: float | None = None
         self._next_id = 1
         self._alloc(0)
@@ -238,6 +247,20 @@ class Tracker:
         self._bearing_sensors = np.bitwise_or.reduce(self._bit[~fixing], initial=np.uint64(0))
         self._fixing_sensors = np.bitwise_or.reduce(self._bit[fixing], initial=np.uint64(0))
         self._pd = np.array([m.pd for m in self.sensors], dtype=np.float64)
+
+    def _clutter_map(self, model: MeasurementModel) -> ClutterMap | None:
+        cfg = self.config
+        if not cfg.clutter_map or not math.isfinite(model.max_range_m):
+            return None
+        if isinstance(model, RadarModel):
+            low: float | None = model.min_elevation_rad
+        elif isinstance(model, Radar2DModel):
+            low = None
+        else:
+            return None
+        return ClutterMap(max_range_m=model.max_range_m, min_elevation_rad=low,
+                          forgetting=cfg.clutter_map_forgetting,
+                          prior_plots=cfg.clutter_map_prior_plots)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, config: TrackerConfig | None = None) -> Tracker:
@@ -275,6 +298,9 @@ class Tracker:
         self.claim_miss_since = np.empty(n)
         self.t_sensed = np.empty(n)
         self.t_rf = np.empty(n)
+        # The sensor whose plot started the track (-1: a pair of bearings): if the track
+        # is never confirmed, that plot was the sensor's clutter (see _learn_clutter).
+        self.clutter_sensor = np.empty(n, dtype=np.int32)
         # Per sensor that has never seen the track: log-likelihood of its silences so far
         # if it could see the object, Σ ln(1 − Pd) over its looks (see _scan).
         self.silence = np.empty((n, len(self.sensors)))
@@ -284,7 +310,7 @@ class Tracker:
 
     _ARRAYS = ("id", "x", "P", "mu", "status", "t_first", "t_last", "hits", "misses", "looks",
                "score", "fade", "emitter", "q_scale", "xc", "Pc", "identity", "category", "sources",
-               "miss_evidence", "claim_miss_since", "t_sensed", "t_rf", "silence")
+               "miss_evidence", "claim_miss_since", "t_sensed", "t_rf", "silence", "clutter_sensor")
 
     def _keep(self, mask: NDArray[np.bool_]) -> None:
         for name in self._ARRAYS:
@@ -521,6 +547,15 @@ class Tracker:
             if at.size:
                 gain = (math.log(model.pd) - log_clutter - 0.5 * (
                     hit_d2 + hit_logdet + model.dim * _LOG_2PI))
+                # The confirmation test weighs a new track's plots against the clutter
+                # density where they fall: where this radar's clutter crowds (ground
+                # clutter at the lowest elevations), a run of false plots does not make a
+                # track. (Established tracks keep the uniform density: in a swarm flying
+                # through clutter, a higher density everywhere turned away its plots,
+                # which then started duplicate tracks.)
+                new = self.status[at] == TrackStatus.TENTATIVE
+                if new.any() and self._clutter_maps[sensor] is not None:
+                    gain[new] -= self._clutter_excess(sensor, z[ad[new]])
                 self.score[at] += gain
                 self.fade[at] = np.maximum(self.fade[at] - gain, 0.0)
             self.score[missed] += miss_llr
@@ -994,6 +1029,9 @@ class Tracker:
             self._clutter_count[sensor] = estimate
         else:  # a look at the density without counting this scan twice
             estimate = count if math.isnan(old) else old
+        cmap = self._clutter_maps[sensor]
+        if cmap is not None and update:
+            cmap.forget()
         if z.shape[0] and update:
             dim = z.shape[1]
             self._z_lo[sensor, :dim] = np.minimum(self._z_lo[sensor, :dim], z.min(axis=0))
@@ -1005,6 +1043,43 @@ class Tracker:
                               model.min_extent)
         count = model.clutter_per_scan or estimate
         return math.log(max(count, 1.0)) - float(np.log(span).sum())
+
+    def _clutter_excess(self, sensor: int, z: F64) -> F64:
+        """ln of how many times the uniform clutter density the sensor's map has seen at
+        each detection (m, dim); never below 0: cells where no false track has started
+        are not thereby known to be clean."""
+        cmap = self._clutter_maps[sensor]
+        assert cmap is not None
+        return np.maximum(cmap.log_factor(z), 0.0)
+
+    def _learn_clutter(self, fail: NDArray[np.bool_]) -> None:
+        """A track that a radar's plot started and that was never confirmed was clutter:
+        its plot (taken where the track now is) goes into the radar's clutter map, unless
+        the track lies beside an established one (a second track on a target). The plots
+        of new targets do not: their tracks confirm. (Counting every plot that no
+        confirmed track explains would count a swarm's first scans as clutter.)"""
+        for k, cmap in enumerate(self._clutter_maps):  # over sensors, a handful
+            if cmap is None:
+                continue
+            rows = np.flatnonzero(fail & (self.clutter_sensor == k))
+            rows = rows[~self._beside_established(rows)]
+            if rows.size:
+                cmap.add(self.sensors[k].predict(self.xc[rows])[0])
+
+    def _beside_established(self, rows: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """Tracks (rows) that lie within the 0.999 ellipsoid (their covariance plus the
+        other's) of one of their four nearest established tracks."""
+        est = np.flatnonzero(self.status != TrackStatus.TENTATIVE)
+        out = np.zeros(rows.size, dtype=bool)
+        if rows.size == 0 or est.size == 0:
+            return out
+        k = min(4, est.size)
+        _, idx = cKDTree(self.xc[est, :3]).query(self.xc[rows, :3], k=k)
+        other = est[np.asarray(idx).reshape(rows.size, k)]  # (r, k)
+        d = self.xc[other, :3] - self.xc[rows, None, :3]
+        S = self.Pc[other, :3, :3] + self.Pc[rows, None, :3, :3]
+        m2 = np.einsum("rki,rki->rk", d, np.linalg.solve(S, d[..., None])[..., 0])
+        return np.asarray((m2 < self._gate[3]).any(axis=1))
 
     def _update_assigned(self, model: MeasurementModel, at: NDArray[np.intp], z: F64,
                          R: F64) -> None:
@@ -1085,6 +1160,7 @@ class Tracker:
             t_sensed=np.full(m, np.nan if model.cooperative else t),
             t_rf=np.full(m, t if model.modality == "rf" else np.nan),
             silence=np.zeros((m, len(self.sensors))),
+            clutter_sensor=np.full(m, sensor if model.initiates else -1, dtype=np.int32),
         )
         if self.t is None:
             self.t = t
@@ -1147,6 +1223,7 @@ class Tracker:
         # bearing that every other sensor that should see it misses).
         faded = established & (self.fade > cfg.confirmed_fade_score)
         drop = fail | lost | diverged | faded
+        self._learn_clutter(fail)
         deleted = self.id[drop]
         confirmed = self.id[confirm]
         if drop.any():
