@@ -439,3 +439,23 @@ def test_a_flyer_that_climbs_into_the_radar_beam_is_taken_up() -> None:
     joined = near[(tracker.sources[near] & 1) != 0]
     assert joined.size >= 1
     assert np.linalg.norm(tracker.xc[joined[0], :3] - p) < 100.0
+
+
+def test_a_height_guess_that_walks_under_the_ground_is_brought_back_above_it() -> None:
+    """Azimuths alone measure no height: a bearing track's height and climb rate are
+    guesses that can walk off. Once the height is under the ground it is truncated
+    there."""
+    from skyfence.geo import height_above_origin_m
+
+    tracker, rows = _under_the_beam(None)
+    k = int(rows[-1][1][0])
+    tracker.x[k, :, 2] = -400.0  # hundreds of metres under, sinking
+    tracker.x[k, :, 5] = -10.0
+    tracker.P[k, :, 2, 2] = 300.0**2
+    tracker.xc[k], tracker.Pc[k] = tracker.x[k, 0], tracker.P[k, 0]
+    assert tracker.t is not None
+    tracker._advance(tracker.t + 1.0)
+    pos = tracker.xc[k, :3]
+    ground = pos[2] - float(height_above_origin_m(ORIGIN, pos[None])[0])
+    assert pos[2] > ground
+    assert tracker.Pc[k, 2, 2] < 300.0**2

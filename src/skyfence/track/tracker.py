@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
-from scipy.special import gammaincinv, ndtr
+from scipy.special import gammaincinv, log_ndtr, ndtr
 
 from skyfence.errors import SkyfenceError
 from skyfence.geo import Origin, height_above_origin_m
@@ -413,6 +413,7 @@ class Tracker:
                            self.q_scale)
         fused.imm_predict(self.mu, self.x, self.P, pi, dt, self._kinds, Q, q_scale,
                           self.xc, self.Pc)
+        self._keep_above_ground()
         self.t = t
 
     def _scan(self, t: float, sensor: int, z: F64, R: F64, identity: NDArray[np.str_],
@@ -693,7 +694,6 @@ class Tracker:
         rows, cut, ground = rows[useful], cut[useful], ground[useful]
         if rows.size == 0:
             return
-        k = self._k
         x, P = self.x[rows], self.P[rows]  # (r, k, 7), (r, k, 7, 7)
         mu, var = x[:, :, 2], np.maximum(P[:, :, 2, 2], 1e-9)
         sd = np.sqrt(var)
@@ -712,8 +712,16 @@ class Tracker:
         v_hi = var * np.maximum(1.0 + b * phi_b / hi - (phi_b / hi) ** 2, 1e-6)
         mean = (w_lo * m_lo + w_hi * m_hi) / total
         new_var = (w_lo * (v_lo + m_lo**2) + w_hi * (v_hi + m_hi**2)) / total - mean**2
+        self._set_height(rows, mean, new_var)
+
+    def _set_height(self, rows: NDArray[np.intp], mean: F64, new_var: F64) -> None:
+        """Move each mode's height normal (rows, modes) onto N(mean, new_var) by the
+        linear update that does so (the other components follow their cross terms), as
+        a Kalman update with a pseudo-measurement of height would."""
+        k = self._k
+        x, P = self.x[rows], self.P[rows]  # (r, k, 7), (r, k, 7, 7)
+        mu, var = x[:, :, 2], np.maximum(P[:, :, 2, 2], 1e-9)
         new_var = np.clip(new_var, 1e-6 * var, var)
-        # A linear update that maps N(mu, var) on height onto N(mean, new_var).
         col = P[:, :, :, 2]  # (r, k, 7)
         x = x + col / var[:, :, None] * (mean - mu)[:, :, None]
         P = P - ((1.0 - new_var / var)[:, :, None, None]
@@ -721,6 +729,32 @@ class Tracker:
         self.x[rows], self.P[rows] = x, symmetrise(P.reshape(-1, STATE_DIM, STATE_DIM)
                                                    ).reshape(-1, k, STATE_DIM, STATE_DIM)
         self.xc[rows], self.Pc[rows] = imm.combine(self.mu[rows], self.x[rows], self.P[rows])
+
+    def _keep_above_ground(self) -> None:
+        """Nothing flies under the ground: a track whose height is a guess (σ over
+        ``_VISIBILITY_STD_M``: bearings alone measure no height) and whose height has
+        walked under the ground takes its normal truncated there. (Only then: truncating
+        at every step a normal that merely reaches the ground counts the same
+        knowledge again each time, and ratchets the height up.) Without it
+        the height of a low flyer held by azimuths alone walks off, hundreds of metres
+        underground and then anywhere, and the first false camera elevation or radar
+        plot in that gate is taken."""
+        if self._origin is None or len(self) == 0:
+            return
+        sd = np.sqrt(np.maximum(self.Pc[:, 2, 2], 0.0))
+        ground = self.xc[:, 2] - height_above_origin_m(self._origin, self.xc[:, :3])
+        rows = np.flatnonzero((sd > _VISIBILITY_STD_M) & (self.xc[:, 2] < ground))
+        if rows.size == 0:
+            return
+        x, P = self.x[rows], self.P[rows]
+        mu, var = x[:, :, 2], np.maximum(P[:, :, 2, 2], 1e-9)
+        sd_k = np.sqrt(var)
+        a = (ground[rows, None] - mu) / sd_k
+        # φ(a) / (1 − Φ(a)), the inverse Mills ratio, in logs: a may be large.
+        ratio = np.exp(-0.5 * a**2 - 0.5 * _LOG_2PI - log_ndtr(-a))
+        mean = mu + sd_k * ratio
+        new_var = var * np.maximum(1.0 + a * ratio - ratio**2, 1e-6)
+        self._set_height(rows, mean, new_var)
 
     def _claim_pairs(self, ti: NDArray[np.intp], dj: NDArray[np.intp], d2: F64, logdet: F64,
                      z: F64, identity: NDArray[np.str_], gate: float
