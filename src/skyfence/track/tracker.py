@@ -105,7 +105,7 @@ class TrackerConfig:
     #: three or four bearing sensors are often fed each other's bearings by one sensor,
     #: and hard assignment then locks both tracks into that swap, each sensor's next scan
     #: confirming it. Weighted updates do not lock in (low_flyer preset, seeds 0-39:
-    #: held 95.8 % with "gnn", 96.5 % with "jpda"; see bench/FUSION.md).
+    #: held 95.8 % with "gnn", 96.7 % with "jpda", by bench/fusion.py --low-flyer-seeds).
     bearing_association: str = "jpda"
     #: Process-noise scale per target class (issue of classification sets the class).
     class_q_scale: Mapping[str, float] = field(default_factory=lambda: {"unknown": 1.0})
