@@ -739,17 +739,19 @@ class Tracker:
         the height of a low flyer held by azimuths alone walks off, hundreds of metres
         underground and then anywhere, and the first false camera elevation or radar
         plot in that gate is taken."""
-        if self._origin is None or len(self) == 0:
+        if self._origin is None:
             return
-        sd = np.sqrt(np.maximum(self.Pc[:, 2, 2], 0.0))
-        ground = self.xc[:, 2] - height_above_origin_m(self._origin, self.xc[:, :3])
-        rows = np.flatnonzero((sd > _VISIBILITY_STD_M) & (self.xc[:, 2] < ground))
+        loose = np.flatnonzero(self.Pc[:, 2, 2] > _VISIBILITY_STD_M**2)
+        pos = self.xc[loose, :3]
+        ground = pos[:, 2] - height_above_origin_m(self._origin, pos)
+        under = pos[:, 2] < ground
+        rows, ground = loose[under], ground[under]
         if rows.size == 0:
             return
         x, P = self.x[rows], self.P[rows]
         mu, var = x[:, :, 2], np.maximum(P[:, :, 2, 2], 1e-9)
         sd_k = np.sqrt(var)
-        a = (ground[rows, None] - mu) / sd_k
+        a = (ground[:, None] - mu) / sd_k
         # φ(a) / (1 − Φ(a)), the inverse Mills ratio, in logs: a may be large.
         ratio = np.exp(-0.5 * a**2 - 0.5 * _LOG_2PI - log_ndtr(-a))
         mean = mu + sd_k * ratio
