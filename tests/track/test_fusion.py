@@ -260,31 +260,11 @@ def test_a_report_near_the_track_carrying_its_identity_stays_with_it() -> None:
 
 def test_a_radar_that_does_not_see_a_bearing_track_pushes_its_height_down() -> None:
     """Negative information: a low flyer held by bearings alone, height guessed at
-    120 ± 150 m, under a radar whose lowest beam clears ~70 m there. Each radar scan
+    120 ± 150 m, under a radar whose lowest beam clears ~75 m there. Each radar scan
     without it makes a lower height likelier; it never goes below the ground."""
-    low_radar = SensorSpec(id="radar", kind="radar", position_enu_m=(0.0, 0.0, 20.0), pd=0.9,
-                           noise_std=(5.0, 0.005, 0.008), max_range_m=12_000.0,
-                           min_elevation_rad=math.radians(0.4), clutter_per_scan=2.0)
-    rng = np.random.default_rng(4)
-    tracker = Tracker.from_scenario(Scenario(name="low", origin=ORIGIN,
-                                             sensors=(low_radar, *RF)))
-    p = np.array([-7000.0, -1500.0, 40.0])
-    heights, sds = [], []
-    for k in range(12):
-        for i, s in enumerate((low_radar, *RF)):
-            if s.kind == "radar":  # the radar reports only clutter, far away
-                z = np.array([[9000.0, 1.0, 0.05]])
-                det = Detections(t=np.array([T0 + k]), sensor=np.array([0], np.int32), z=z,
-                                 R=s.R[None].copy())
-            else:
-                det = Detections(t=np.array([T0 + k + 0.1 * i]),
-                                 sensor=np.array([i], np.int32),
-                                 z=_measure(s, p, rng)[None], R=s.R[None].copy())
-            tracker.step(det)
-        near = np.flatnonzero(np.linalg.norm(tracker.xc[:, :2] - p[:2], axis=1) < 2000.0)
-        if near.size:
-            heights.append(float(tracker.xc[near[0], 2]))
-            sds.append(float(np.sqrt(tracker.Pc[near[0], 2, 2])))
+    _, rows = _under_the_beam(None)
+    heights = [h for *_, h, _ in rows if h is not None]
+    sds = [sd for *_, sd in rows if sd is not None]
     assert len(heights) >= 5
     assert heights[-1] < heights[0] - 40.0 and sds[-1] < sds[0]
     assert min(heights) > -50.0  # the ground at 7 km is ~4 m below the origin's plane
@@ -387,7 +367,8 @@ def _under_the_beam(plot: np.ndarray | None, *, climb_at: int | None = None):  #
     """A low flyer at 40 m held by three direction finders, under a radar whose lowest
     beam clears ~75 m there; the radar reports only far clutter for 8 s, then ``plot``
     (range, azimuth, elevation) at second 8. From ``climb_at`` on, the flyer is at 300 m
-    and the radar sees it. Returns the tracker and the flyer's track rows per second."""
+    and the radar sees it. Returns the tracker and, per second, the flyer's position,
+    the rows of tracks within 3 km of it, and the first one's height and its σ."""
     low_radar = SensorSpec(id="radar", kind="radar", position_enu_m=(0.0, 0.0, 20.0), pd=0.9,
                            noise_std=(5.0, 0.005, 0.008), max_range_m=12_000.0,
                            min_elevation_rad=math.radians(0.4), clutter_per_scan=2.0)
@@ -413,7 +394,9 @@ def _under_the_beam(plot: np.ndarray | None, *, climb_at: int | None = None):  #
                                  z=_measure(s, p, rng)[None], R=s.R[None].copy())
             tracker.step(det)
         near = np.flatnonzero(np.linalg.norm(tracker.xc[:, :2] - p[:2], axis=1) < 3000.0)
-        rows.append((p, near))
+        h = float(tracker.xc[near[0], 2]) if near.size else None
+        sd = float(np.sqrt(tracker.Pc[near[0], 2, 2])) if near.size else None
+        rows.append((p, near, h, sd))
     return tracker, rows
 
 
@@ -424,7 +407,7 @@ def test_a_radar_that_never_saw_a_bearing_track_does_not_snap_it_onto_clutter() 
     d = np.array([-7000.0, -1500.0, 40.0 - 20.0])
     rng_m, az = float(np.linalg.norm(d)) + 600.0, math.atan2(d[0], d[1])
     tracker, rows = _under_the_beam(np.array([rng_m, az, 0.012]))
-    p, near = rows[-1]
+    p, near, *_ = rows[-1]
     assert near.size == 1
     k = int(near[0])
     assert tracker.sources[k] & 1 == 0  # the radar never joined
@@ -435,7 +418,7 @@ def test_a_flyer_that_climbs_into_the_radar_beam_is_taken_up() -> None:
     """The silences are weighed but bounded: once the radar sees the object, its plots
     join the bearing track within a few scans."""
     tracker, rows = _under_the_beam(None, climb_at=9)
-    p, near = rows[-1]
+    p, near, *_ = rows[-1]
     joined = near[(tracker.sources[near] & 1) != 0]
     assert joined.size >= 1
     assert np.linalg.norm(tracker.xc[joined[0], :3] - p) < 100.0
